@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -10,15 +9,11 @@ import pytest
 
 from vos_service.io.video import iter_video_frames
 
-# The clips are data, not code: they live outside the repo. Point
-# VOS_TEST_VIDEOS elsewhere on machines that keep them somewhere else.
-VIDEO_DIR = Path(os.environ.get("VOS_TEST_VIDEOS", "/work/shared/data/videos"))
+from tests.conftest import VIDEOS as VIDEO_DIR
 
 @pytest.fixture(scope="session")
-def video_dir() -> Path:
-    if not (VIDEO_DIR / "01_dog.mp4").is_file():
-        pytest.skip(f"test clips not found in {VIDEO_DIR} (set VOS_TEST_VIDEOS)")
-    return VIDEO_DIR
+def video_dir(videos_dir: Path) -> Path:
+    return videos_dir
 
 
 @pytest.fixture(scope="session")
