@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# Idempotent set-up of a fresh machine: a .venv with torch (CPU-capable), the
-# official sam2 package and vos_service itself (editable, with test extras).
+# Idempotent set-up of a fresh machine: a .venv with torch, the official sam2
+# package and vos_service itself (editable, with test extras).
 # Why the order: sam2==1.1.0 is an sdist whose setup.py imports torch, so torch
 # must be there first and sam2 must build without isolation (else pip pulls a
-# second multi-GB torch into the build env). SAM2_BUILD_CUDA=0: no nvcc here.
+# second multi-GB torch into the build env). SAM2_BUILD_CUDA=0: no nvcc needed.
+# torch 2.14.1 + torchvision 0.29.1 satisfy sam2's declared requirements and are
+# served from this machine kind's local package cache (~60 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-V=.venv/bin
-"$V/pip" install -q --disable-pip-version-check 'torch==2.14.1' 'torchvision==0.29.1' 2>&1 | grep -v '^WARNING: Location' || true
-"$V/python" -c "import sam2" 2>/dev/null || \
-  SAM2_BUILD_CUDA=0 "$V/pip" install -q --disable-pip-version-check --no-build-isolation 'sam2==1.1.0' 2>&1 | grep -v '^WARNING: Location' || true
-"$V/pip" install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
-"$V/python" -c "import torch, sam2, vos_service; print('setup ok: torch', torch.__version__)"
+PIP=(.venv/bin/pip install -q --disable-pip-version-check)
+"${PIP[@]}" 'torch==2.14.1' 'torchvision==0.29.1'
+.venv/bin/python -c "import sam2" 2>/dev/null || SAM2_BUILD_CUDA=0 "${PIP[@]}" --no-build-isolation 'sam2==1.1.0'
+"${PIP[@]}" -e '.[test]'
+.venv/bin/python -c "import torch, sam2, vos_service; print('setup ok: torch', torch.__version__)"
