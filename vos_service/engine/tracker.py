@@ -10,7 +10,7 @@ feature ring; later frames are then re-propagated and returned revised.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 import numpy as np
@@ -50,11 +50,9 @@ class StreamTracker:
     def __init__(self, model: LoadedModel, config: TrackerConfig = TrackerConfig()) -> None:
         self.model = model
         self.sam = model.sam
-        mem_cfg = config.memory
-        if mem_cfg.rewind != config.feature_ring - 1:  # memory must reach as far back as the ring
-            from dataclasses import replace
-            mem_cfg = replace(mem_cfg, rewind=config.feature_ring - 1)
-        self.config = replace_memory(config, mem_cfg)
+        # Memories must reach as far back as a prompt can land: the ring decides.
+        mem_cfg = replace(config.memory, rewind=config.feature_ring - 1)
+        self.config = replace(config, memory=mem_cfg)
         self.policy = MemoryPolicy(mem_cfg, self.sam.num_maskmem)
         self.ring = FeatureRing(config.feature_ring)
         self.objects: dict[int, TrackedObject] = {}
@@ -186,7 +184,6 @@ class StreamTracker:
                        prev: Optional[ObjectFrameState], is_init: bool,
                        clear_previous: bool) -> ObjectFrameState:
         """Decode one object's prompt on `slot` and write it as a prompted memory."""
-        S = self.model.image_size
         device = self.model.device
         points = None
         if prompt.mask is not None:
@@ -214,7 +211,6 @@ class StreamTracker:
         maskmem = self._encode_memory(slot.image, high, dec.score, from_prompt=True)
         self.policy.write(obj.memory, MemoryEntry(slot.frame_index, MemoryKind.PROMPTED,
                                                   maskmem[0], dec.obj_ptr[0]))
-        del S
         return ObjectFrameState(dec.low_res, float(dec.score[0]), float(dec.iou[0]),
                                 revision=0 if prev is None else prev.revision + 1,
                                 prompted=True, points=points)
@@ -259,7 +255,3 @@ class StreamTracker:
                 for oid, s, m in zip(ids, states, masks)]
         return FrameResult(slot.frame_index, objs)
 
-
-def replace_memory(config: TrackerConfig, memory: MemoryConfig) -> TrackerConfig:
-    from dataclasses import replace
-    return replace(config, memory=memory)

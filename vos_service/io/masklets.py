@@ -18,12 +18,12 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import IO, Any
 
 import numpy as np
 
 from vos_service.io.rle import Rle, decode_mask, encode_mask
+from vos_service.io.closing import ClosingContext
 
 __all__ = ["MaskletFrame", "MaskletRecord", "MaskletWriter", "read_masklets"]
 
@@ -105,7 +105,7 @@ def _object_json(obj: MaskletRecord | Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-class MaskletWriter:
+class MaskletWriter(ClosingContext):
     """Append one JSON line per frame to a file (or an open text stream).
 
     Lines are flushed as written so a consumer can ``tail -f`` the file
@@ -145,17 +145,6 @@ class MaskletWriter:
         if not self._closed and self._owns_file:
             self._file.close()
         self._closed = True
-
-    def __enter__(self) -> MaskletWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _record_from_json(obj: Mapping[str, Any]) -> MaskletRecord:

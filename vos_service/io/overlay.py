@@ -12,13 +12,13 @@ import logging
 import os
 from collections.abc import Sequence
 from fractions import Fraction
-from types import TracebackType
 
 import av
 import cv2
 import numpy as np
 
 from vos_service.io.rle import mask_bbox
+from vos_service.io.closing import ClosingContext
 
 __all__ = ["VideoWriter", "draw_overlay", "object_color"]
 
@@ -121,7 +121,7 @@ def _pick_codec(codec: str) -> str:
     return "mpeg4"
 
 
-class VideoWriter:
+class VideoWriter(ClosingContext):
     """Write RGB frames to an MP4 at a fixed frame rate.
 
     H.264 (libx264, yuv420p) by default; falls back to MPEG-4 Part 2 with a
@@ -219,14 +219,3 @@ class VideoWriter:
         finally:
             self._container.close()
             self._container = None
-
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
