@@ -24,7 +24,8 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--checkpoint", type=Path, metavar="PATH", help="a SAM 2 checkpoint file (.pt)")
     src.add_argument("--random-weights", type=int, metavar="SEED",
                      help="RANDOM weights from this seed: for tests and demos only, masks are meaningless")
-    g.add_argument("--config", default=None, help=f"sam2 config name (default with --checkpoint/--random-weights: {DEFAULT_CONFIG})")
+    g.add_argument("--config", default=None,
+                   help=f"sam2 config name or 'nano' (default with --checkpoint/--random-weights: {DEFAULT_CONFIG})")
     g.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     g.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"], help="bf16 = autocast")
     g.add_argument("--image-size", type=int, default=None, help="model input size (multiple of 16), default: the config's")

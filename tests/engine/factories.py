@@ -29,7 +29,17 @@ DISCRIMINATIVE_GAINS = (("sam_prompt_encoder.", 3.0), ("sam_mask_decoder.", 3.0)
 def make_model(image_size: int = 256, seed: int = 0, dtype: str = "fp32",
                gains=DISCRIMINATIVE_GAINS) -> LoadedModel:
     """sam2.1 tiny with seeded random weights, >=2-D weights scaled by `gains` (name prefix, factor)."""
-    m = build_model(ModelSpec(TINY, random_init_seed=seed, image_size=image_size, dtype=dtype))
+    return scale_weights(build_model(ModelSpec(TINY, random_init_seed=seed, image_size=image_size,
+                                               dtype=dtype)), gains)
+
+
+def make_nano_model(seed: int = 0, gains=DISCRIMINATIVE_GAINS) -> LoadedModel:
+    """The project's 2.3 M-parameter 'nano' architecture (256 px) with seeded random weights."""
+    return scale_weights(build_model(ModelSpec("nano", random_init_seed=seed)), gains)
+
+
+def scale_weights(m: LoadedModel, gains) -> LoadedModel:
+    """Multiply every >= 2-D parameter whose name starts with a prefix by its gain."""
     with torch.no_grad():
         for name, p in m.sam.named_parameters():
             for prefix, gain in gains:

@@ -160,3 +160,22 @@ def test_object_leaves_and_returns(setup):
     assert compare(ours, official) == N
     assert [ours[f][1][1] > 0 for f in range(N)] == visible
     assert not any(ours[f][1][0].any() for f in range(12, 17)), "an absent object has an empty mask"
+
+
+def test_nano_architecture_one_click_and_correction():
+    """The project's nano architecture (the offline default's shape) against the official code."""
+    from tests.engine.factories import make_nano_model
+    model = make_nano_model()
+    assert 2.2e6 < sum(p.numel() for p in model.sam.parameters()) < 2.5e6
+    frames = real_frames(count=N)
+    imgs = normalised(frames, model.image_size)
+    H, W = frames[0].shape[:2]
+    off = official_run(model, imgs, H, W)
+    off.add_points(0, 1, *CLICK)
+    official = dict(off.propagate())
+    off.add_points(12, 1, *CORRECTION)
+    official.update(off.propagate(start=12))
+    ours = run_ours(model, imgs, H, W, {0: [(1, Prompt.from_points(*CLICK), None)],
+                                        15: [(1, Prompt.from_points(*CORRECTION), 12)]})
+    assert_nontrivial(official, 1)
+    assert compare(ours, official) == N

@@ -31,10 +31,40 @@ VIDEO_OVERRIDES = (
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
+# "nano": a 2.3 M-parameter SAM 2 architecture built on the sam2.1 tiny config,
+# small enough to run at tens of ms per frame on a laptop CPU (../shared/REFERENCE.md).
+# Same modules, narrower and shallower; the project trains and ships its weights.
+NANO_BASE = "configs/sam2.1/sam2.1_hiera_t.yaml"
+NANO_OVERRIDES = (
+    "++model.image_size=256",
+    "++model.image_encoder.trunk.embed_dim=32",
+    "++model.image_encoder.trunk.stages=[1,1,2,1]",
+    "++model.image_encoder.trunk.global_att_blocks=[3]",  # not the first block of a stage
+    "++model.image_encoder.neck.d_model=64",
+    "++model.image_encoder.neck.backbone_channel_list=[256,128,64,32]",
+    "++model.image_encoder.neck.position_encoding.num_pos_feats=64",
+    "++model.memory_attention.d_model=64",
+    "++model.memory_attention.num_layers=2",
+    "++model.memory_attention.layer.d_model=64",
+    "++model.memory_attention.layer.dim_feedforward=256",
+    "++model.memory_attention.layer.self_attention.embedding_dim=64",
+    "++model.memory_attention.layer.self_attention.feat_sizes=[16,16]",
+    "++model.memory_attention.layer.cross_attention.embedding_dim=64",
+    "++model.memory_attention.layer.cross_attention.feat_sizes=[16,16]",
+    "++model.memory_attention.layer.cross_attention.kv_in_dim=32",
+    "++model.memory_encoder.out_dim=32",
+    "++model.memory_encoder.in_dim=64",
+    "++model.memory_encoder.position_encoding.num_pos_feats=32",
+    "++model.memory_encoder.mask_downsampler.embed_dim=64",
+    "++model.memory_encoder.fuser.layer.dim=64",
+)
+ARCHITECTURES = {"nano": (NANO_BASE, NANO_OVERRIDES)}
+
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What to build. config: a sam2 config name, e.g. 'configs/sam2.1/sam2.1_hiera_t.yaml'."""
+    """What to build. config: a sam2 config name, e.g. 'configs/sam2.1/sam2.1_hiera_t.yaml',
+    or a named architecture of this project (ARCHITECTURES, e.g. 'nano')."""
 
     config: str
     checkpoint: Optional[Path] = None
@@ -44,8 +74,13 @@ class ModelSpec:
     image_size: Optional[int] = None  # override the config's image size (multiple of 16)
     extra_overrides: tuple[str, ...] = field(default_factory=tuple)  # more hydra '++model.x=y'
 
+    def base_config(self) -> str:
+        return ARCHITECTURES[self.config][0] if self.config in ARCHITECTURES else self.config
+
     def hydra_overrides(self) -> list[str]:
         out = list(VIDEO_OVERRIDES)
+        if self.config in ARCHITECTURES:
+            out.extend(ARCHITECTURES[self.config][1])
         if self.image_size is not None:
             out.append(f"++model.image_size={self.image_size}")
         out.extend(self.extra_overrides)
@@ -101,7 +136,7 @@ def build_model(spec: ModelSpec) -> LoadedModel:
         raise ModelConfigError(
             "give exactly one of a checkpoint file or random_init_seed (random weights are "
             "only used when asked for explicitly)")
-    cfg = compose_sam2_config(spec.config, spec.hydra_overrides())
+    cfg = compose_sam2_config(spec.base_config(), spec.hydra_overrides())
     if spec.random_init_seed is not None:
         torch.manual_seed(spec.random_init_seed)
     sam = instantiate(cfg.model, _recursive_=True)

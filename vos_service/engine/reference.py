@@ -15,22 +15,21 @@ from unittest import mock
 import numpy as np
 import torch
 
-from .model import LoadedModel, compose_sam2_config  # noqa: F401  (hydra init via sam2 import)
+from .model import VIDEO_OVERRIDES, LoadedModel
 
 
 def build_official(model: LoadedModel, *, correct_as_cond: bool = True):
     """An official SAM2VideoPredictor with the same config, image size and weights as `model`."""
     from sam2.build_sam import build_sam2_video_predictor
 
-    extra = []
-    if model.spec.image_size is not None:
-        extra.append(f"++model.image_size={model.spec.image_size}")
+    # The engine's own overrides (architecture, image size, extras) minus the ones
+    # build_sam2_video_predictor adds itself.
+    extra = [o for o in model.spec.hydra_overrides() if o not in VIDEO_OVERRIDES]
     if correct_as_cond:  # in a stream a correction is always a prompted memory
         extra.append("++model.add_all_frames_to_correct_as_cond=true")
-    extra.extend(model.spec.extra_overrides)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pred = build_sam2_video_predictor(model.spec.config, ckpt_path=None, device=model.spec.device,
+        pred = build_sam2_video_predictor(model.spec.base_config(), ckpt_path=None, device=model.spec.device,
                                           hydra_overrides_extra=extra)
     pred.load_state_dict(model.sam.state_dict())
     # Hole filling needs sam2's CUDA extension; without it the official code warns and
