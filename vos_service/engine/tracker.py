@@ -17,14 +17,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import sam_ops
-from .errors import InvalidPromptError, UnknownObjectError
 from ..io.rle import mask_bbox
-from .frames import preprocess, upsample_logits
+from . import sam_ops
+from .encoder import ImageEncoder, StageTimer, no_timer
+from .errors import InvalidPromptError, UnknownObjectError
+from .frames import upsample_logits
 from .memory import MemoryConfig, MemoryEntry, MemoryKind, MemoryPolicy, ObjectMemory
 from .model import LoadedModel
 from .ring import FeatureRing, ObjectFrameState, RingSlot
-from .sam_ops import Decoded, ImageFeatures
+from .sam_ops import ImageFeatures
 from .types import FrameResult, ObjectResult, Prompt
 
 
@@ -47,8 +48,14 @@ class TrackedObject:
 class StreamTracker:
     """Tracks any number of objects through one unbounded stream of frames."""
 
-    def __init__(self, model: LoadedModel, config: TrackerConfig = TrackerConfig()) -> None:
+    def __init__(self, model: LoadedModel, config: TrackerConfig = TrackerConfig(),
+                 encoder: Optional[ImageEncoder] = None, timer: StageTimer = no_timer) -> None:
+        """encoder: share one between the streams of a service (frames batch across streams);
+        timer: called with a stage name, returns a context manager timing that stage."""
         self.model = model
+        self.timer = timer
+        self._owns_encoder = encoder is None
+        self.encoder = encoder or ImageEncoder(model, timer)
         self.sam = model.sam
         # Memories must reach as far back as a prompt can land: the ring decides.
         mem_cfg = replace(config.memory, rewind=config.feature_ring - 1)
@@ -58,26 +65,16 @@ class StreamTracker:
         self.objects: dict[int, TrackedObject] = {}
         self.next_frame = 0
         self._maskmem_pos: Optional[torch.Tensor] = None  # (h*w, C_mem), constant per image size
-        self._image_pos: Optional[list[torch.Tensor]] = None  # backbone pos enc, constant too
 
     # ---- the per-frame path -------------------------------------------------
 
-    @torch.inference_mode()
     def encode(self, frames: list[np.ndarray]) -> list[ImageFeatures]:
         """uint8 RGB frames (any size) -> image features; one encoder pass for all of them."""
-        images = torch.cat([preprocess(f, self.model.image_size, self.model.device) for f in frames])
-        return self.encode_images(images)
+        return self.encoder.encode(frames)
 
-    @torch.inference_mode()
     def encode_images(self, images: torch.Tensor) -> list[ImageFeatures]:
         """(N, 3, S, S) normalised images -> image features (the official predictor's input)."""
-        with self.model.autocast():
-            feats = sam_ops.encode_images(self.sam, images.to(self.model.device))
-        for f in feats:  # share the constant position encoding instead of caching a copy per frame
-            if self._image_pos is None or [p.shape for p in self._image_pos] != [p.shape for p in f.pos]:
-                self._image_pos = [p.clone() for p in f.pos]
-            f.pos = self._image_pos
-        return feats
+        return self.encoder.encode_images(images)
 
     @torch.inference_mode()
     def track(self, frame: np.ndarray) -> FrameResult:
@@ -141,14 +138,15 @@ class StreamTracker:
         self.objects.clear()
         self.ring.clear()
         self.next_frame = 0
+        self._maskmem_pos = None
 
     def nbytes(self) -> int:
-        """Bytes of every tensor this tracker holds (features, outputs, memories, constants)."""
+        """Bytes of every tensor this tracker holds (features, outputs, memories, constants;
+        a shared encoder's constants are not this tracker's)."""
         n = self.ring.nbytes() + sum(o.memory.nbytes() for o in self.objects.values())
-        for t in [self._maskmem_pos, *(self._image_pos or [])]:
-            if t is not None:
-                n += t.numel() * t.element_size()
-        return n
+        if self._maskmem_pos is not None:
+            n += self._maskmem_pos.numel() * self._maskmem_pos.element_size()
+        return n + (self.encoder.nbytes() if self._owns_encoder else 0)
 
     # ---- internals ----------------------------------------------------------
 
@@ -162,15 +160,17 @@ class StreamTracker:
         order: list[int] = []
         pix = []
         with self.model.autocast():
-            for ids in groups.values():  # equal token counts batch into one attention call
-                pix.append(sam_ops.memory_conditioned_features(
-                    self.sam, slot.image, [reads[i] for i in ids], self._maskmem_pos))
-                order.extend(ids)
-            pix_feat = torch.cat(pix, 0) if len(pix) > 1 else pix[0]
-            multimask = self.sam._use_multimask(False, None)
-            dec = sam_ops.decode(self.sam, pix_feat, slot.image, point_inputs=None,
-                                 mask_inputs=None, multimask=multimask)
-            maskmem = self._encode_memory(slot.image, dec.high_res, dec.score, from_prompt=False)
+            with self.timer("memory_attention"):
+                for ids in groups.values():  # equal token counts batch into one attention call
+                    pix.append(sam_ops.memory_conditioned_features(
+                        self.sam, slot.image, [reads[i] for i in ids], self._maskmem_pos))
+                    order.extend(ids)
+                pix_feat = torch.cat(pix, 0) if len(pix) > 1 else pix[0]
+            with self.timer("mask_decode"):
+                dec = sam_ops.decode(self.sam, pix_feat, slot.image, point_inputs=None, mask_inputs=None,
+                                     multimask=self.sam._use_multimask(False, None))
+            with self.timer("memory_encode"):
+                maskmem = self._encode_memory(slot.image, dec.high_res, dec.score, from_prompt=False)
         for i, oid in enumerate(order):
             obj = self.objects[oid]
             self.policy.write(obj.memory, MemoryEntry(t, MemoryKind.RECENT, maskmem[i], dec.obj_ptr[i]))

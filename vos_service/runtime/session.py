@@ -1,0 +1,143 @@
+"""One open stream: its tracker, bounded ingest queue, control queue and counters.
+
+Thread model: api/ (event loop thread) offers frames and control messages;
+the worker thread takes them. One lock guards the queues; the tracker is
+touched by the worker thread only.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from typing import Callable, Optional
+
+from ..engine.errors import FrameNotAvailableError
+from ..engine.tracker import StreamTracker
+from .types import Control, DropNotice, FrameTask, StreamEvent, StreamInfo, StreamMode, StreamSpec
+
+Sink = Callable[[StreamEvent], None]
+
+
+class StreamSession:
+    def __init__(self, spec: StreamSpec, tracker: StreamTracker, queue_size: int, sink: Sink,
+                 on_frame: Callable[[], None] = lambda: None) -> None:
+        self.spec = spec
+        self.tracker = tracker
+        self.queue_size = queue_size
+        self.sink = sink
+        self._on_frame = on_frame  # wakes the scheduler
+        self._lock = threading.Lock()
+        self._frames: deque[FrameTask] = deque()
+        self._control: deque[Control] = deque()
+        self._space_waiters: list[Future] = []
+        # engine frame index -> (client index, capture ts), for frames still in the feature ring
+        self._index_map: dict[int, tuple[int, Optional[float]]] = {}
+        self.received = self.processed = self.dropped = 0
+        self.last_activity = time.monotonic()
+        self.last_frame_index: Optional[int] = None
+        self._fps = 0.0
+        self._last_done: Optional[float] = None
+        self.closed = False
+        self.initial_prompts_pending = bool(spec.initial_prompts)
+
+    @property
+    def stream_id(self) -> str:
+        return self.spec.stream_id
+
+    # ---- producer side (api) -----------------------------------------------
+
+    def offer(self, task: FrameTask) -> Optional[Future]:
+        """Enqueue a frame. Returns None when taken; in lossless mode, when the queue is
+        full, returns a Future that completes once there is room (offer again then)."""
+        dropped = None
+        with self._lock:
+            self.last_activity = time.monotonic()
+            if len(self._frames) >= self.queue_size:
+                if self.spec.mode is StreamMode.LOSSLESS:
+                    fut: Future = Future()
+                    self._space_waiters.append(fut)
+                    return fut
+                dropped = self._frames.popleft()  # live: the oldest waiting frame, never the one in flight
+                self.dropped += 1
+            self._frames.append(task)
+            self.received += 1
+        if dropped is not None:
+            self.sink(DropNotice(self.stream_id, dropped.index, "queue_full"))
+        self._on_frame()
+        return None
+
+    def control(self, msg: Control) -> Future:
+        with self._lock:
+            self._control.append(msg)
+        self._on_frame()
+        return msg.done
+
+    # ---- consumer side (worker) --------------------------------------------
+
+    def has_frame(self) -> bool:
+        return bool(self._frames)
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._frames)
+
+    def take_frame(self) -> Optional[FrameTask]:
+        with self._lock:
+            task = self._frames.popleft() if self._frames else None
+            waiters, self._space_waiters = self._space_waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+        return task
+
+    def take_controls(self) -> list[Control]:
+        with self._lock:
+            out = list(self._control)
+            self._control.clear()
+        return out
+
+    def frame_done(self, engine_index: int, task: FrameTask) -> None:
+        """Book-keeping after the tracker stepped over `task` as frame `engine_index`."""
+        self._index_map[engine_index] = (task.index, task.capture_ts)
+        self._index_map.pop(engine_index - self.tracker.ring.capacity, None)
+        self.processed += 1
+        self.last_frame_index = task.index
+        now = time.monotonic()
+        if self._last_done is not None:
+            dt = max(now - self._last_done, 1e-6)
+            self._fps = 0.9 * self._fps + 0.1 / dt if self._fps else 1.0 / dt
+        self._last_done = now
+
+    def client_frame(self, engine_index: int) -> tuple[int, Optional[float]]:
+        return self._index_map.get(engine_index, (engine_index, None))
+
+    def engine_frame(self, client_index: Optional[int]) -> Optional[int]:
+        """Client frame index -> engine frame index (None = latest); None if not cached."""
+        if client_index is None:
+            return None
+        for e, (c, _) in self._index_map.items():
+            if c == client_index:
+                return e
+        cached = sorted(c for c, _ in self._index_map.values())
+        raise FrameNotAvailableError(
+            f"frame {client_index} is not among the cached frames of stream {self.stream_id!r}: {cached}")
+
+    def close_waiters(self) -> None:
+        with self._lock:
+            waiters, self._space_waiters = self._space_waiters, []
+            pending = list(self._control)
+            self._control.clear()
+            self._frames.clear()
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+        for c in pending:
+            if not c.done.done():
+                c.done.set_exception(RuntimeError("stream closed"))
+
+    def info(self) -> StreamInfo:
+        return StreamInfo(self.stream_id, self.spec.mode, self.spec.width, self.spec.height,
+                          tuple(sorted(self.tracker.objects)), round(self._fps, 2), self.queue_depth,
+                          self.received, self.processed, self.dropped, self.last_frame_index)
