@@ -5,12 +5,14 @@ from __future__ import annotations
 import enum
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Optional, Union
 
 import numpy as np
 
 from ..engine.errors import EngineError
 from ..engine.types import FrameResult, Prompt
+from ..io.rle import encode_mask
 
 
 class StreamNotFoundError(EngineError, LookupError):
@@ -74,6 +76,11 @@ class FrameOutput:
     result: FrameResult
     revised: bool = False
     received_at: float = 0.0
+
+    @cached_property
+    def rles(self) -> tuple[dict, ...]:
+        """COCO RLE of each object's mask, encoded once for gRPC and Redis alike."""
+        return tuple(encode_mask(o.mask) for o in self.result.objects)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,42 @@
+"""The runtime's Publisher backed by Redis Streams (vos_service.publish).
+
+Encodes FrameOutputs as MaskletMessages (COCO RLE per object) and lifecycle
+events as EventMessages; RedisPublisher buffers and never blocks the worker.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..metrics import Metrics
+from ..publish.publisher import RedisPublisher
+from ..publish.schema import EventMessage, EventType, MaskletMessage, ObjectMasklet
+from .types import FrameOutput
+
+
+def masklet_message(output: FrameOutput) -> MaskletMessage:
+    objs = tuple(ObjectMasklet(obj_id=o.obj_id, rle=rle, score=o.score, visible=o.visible,
+                               iou=o.iou, box=o.box, revision=o.revision)
+                 for o, rle in zip(output.result.objects, output.rles))
+    return MaskletMessage(output.stream_id, output.frame_index, objs, capture_ts=output.capture_ts)
+
+
+class RedisStreamsPublisher:
+    def __init__(self, url: str, *, maxlen: int, buffer_size: int, metrics: Metrics) -> None:
+        self.redis = RedisPublisher(
+            url, maxlen=maxlen, buffer_size=buffer_size,
+            on_published=lambda n: metrics.published.inc(n),
+            on_dropped=lambda n: metrics.publish_dropped.inc(n),
+            on_failure=lambda: metrics.publish_failures.inc())
+
+    def masklets(self, output: FrameOutput) -> None:
+        self.redis.publish(masklet_message(output))
+
+    def event(self, type: str, stream_id: str, **fields: Any) -> None:
+        self.redis.publish(EventMessage(EventType(type), stream_id, time.time(),
+                                        obj_id=fields.get("obj_id"), frame_index=fields.get("frame_index"),
+                                        detail=fields.get("detail") or {}))
+
+    def close(self, timeout: float = 1.0) -> None:
+        self.redis.close(timeout=timeout)
