@@ -128,6 +128,8 @@ class StreamManager:
     def shutdown(self, drain_timeout: float) -> None:
         """Stop taking work, finish queued frames (up to drain_timeout), close every stream."""
         self.accepting = False
+        for s in self.snapshot():
+            s.accepting = False
         deadline = time.monotonic() + drain_timeout
         while any(s.has_frame() for s in self.snapshot()) and time.monotonic() < deadline:
             time.sleep(0.01)

@@ -15,7 +15,8 @@ from typing import Callable, Optional
 
 from ..engine.errors import FrameNotAvailableError
 from ..engine.tracker import StreamTracker
-from .types import Control, DropNotice, FrameTask, StreamEvent, StreamInfo, StreamMode, StreamSpec
+from .types import (Control, DropNotice, FrameTask, ShuttingDownError, StreamEvent, StreamInfo, StreamMode,
+                    StreamNotFoundError, StreamSpec)
 
 Sink = Callable[[StreamEvent], None]
 
@@ -40,6 +41,7 @@ class StreamSession:
         self._fps = 0.0
         self._last_done: Optional[float] = None
         self.closed = False
+        self.accepting = True  # False once the service drains: no new frames
         self.initial_prompts_pending = bool(spec.initial_prompts)
 
     @property
@@ -53,6 +55,8 @@ class StreamSession:
         full, returns a Future that completes once there is room (offer again then)."""
         dropped = None
         with self._lock:
+            if self.closed or not self.accepting:
+                raise ShuttingDownError(f"stream {self.stream_id!r} takes no more frames")
             self.last_activity = time.monotonic()
             if len(self._frames) >= self.queue_size:
                 if self.spec.mode is StreamMode.LOSSLESS:
@@ -70,6 +74,9 @@ class StreamSession:
 
     def control(self, msg: Control) -> Future:
         with self._lock:
+            if self.closed:  # the worker will never look at this session again
+                msg.done.set_exception(StreamNotFoundError(f"stream {self.stream_id!r} is closed"))
+                return msg.done
             self._control.append(msg)
         self._on_frame()
         return msg.done
@@ -135,9 +142,9 @@ class StreamSession:
                 w.set_result(None)
         for c in pending:
             if not c.done.done():
-                c.done.set_exception(RuntimeError("stream closed"))
+                c.done.set_exception(StreamNotFoundError(f"stream {self.stream_id!r} was closed"))
 
     def info(self) -> StreamInfo:
-        return StreamInfo(self.stream_id, self.spec.mode, self.spec.width, self.spec.height,
-                          tuple(sorted(self.tracker.objects)), round(self._fps, 2), self.queue_depth,
+        objects = tuple(sorted(list(self.tracker.objects)))  # copy first: the worker may mutate it
+        return StreamInfo(self.stream_id, self.spec.mode, self.spec.width, self.spec.height, objects, round(self._fps, 2), self.queue_depth,
                           self.received, self.processed, self.dropped, self.last_frame_index)

@@ -66,7 +66,7 @@ class Worker(threading.Thread):
                     session.initial_prompts_pending = False
                 for p in prompts:  # inline prompts land on this very frame
                     result = self._prompt(session, PromptSpec(p.obj_id, p.prompt, None, p.clear_previous))[0].result
-            except EngineError as e:  # a bad inline prompt: the frame's result still goes out
+            except EngineError as e:  # a prompt the api could not pre-check: report it, skip the frame
                 log.warning("stream %s frame %d: %s", session.stream_id, task.index, e)
                 session.sink(DropNotice(session.stream_id, task.index, f"error: {e}"))
                 continue

@@ -1,0 +1,231 @@
+"""One StreamFrames call: frames in -> the stream's session; session events -> responses.
+
+Two coroutines per call, both on the event loop:
+
+- the *reader* task takes requests, decodes each frame on a thread pool
+  (order kept: it awaits one decode before reading the next request) and
+  offers it to the session. LOSSLESS: when the queue is full `offer`
+  returns a Future and the reader awaits it before reading on, so gRPC flow
+  control pushes back on the client. LIVE: it never waits (the runtime drops
+  the oldest waiting frame instead).
+- the *writer* (`responses`, the call's generator) turns session events into
+  responses. The worker thread hands them over through a thread-safe sink
+  (call_soon_threadsafe into an asyncio.Queue).
+
+gRPC ends a call only once, so a bad frame does not end it: it gets a
+DropNotice "invalid: ..." and the stream goes on. Half-close: the frames sent
+so far are finished, then the stream is closed ("client_closed") and the
+call ends after the `closed` message. Cancel / disconnect: the generator is
+cancelled and the stream is closed at once ("client_disconnected").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import AsyncIterator, Callable, Optional
+
+import grpc
+import numpy as np
+
+from ..config import Settings
+from ..io.decode import FrameDecodeError, FrameDecoder, FrameFormat
+from ..metrics import Metrics
+from ..runtime import types as rt
+from ..runtime.session import Sink, StreamSession
+from . import convert, errors
+from .errors import CLIENT_ERRORS, InvalidRequestError
+from .gen.vos.v1 import vos_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Meta:
+    """What a frame request carried besides its pixels (held while H.264 buffers them)."""
+
+    index: int
+    capture_ts: Optional[float]
+    received_at: float  # time.monotonic() when the request arrived: latency includes decoding
+    prompts: tuple[rt.PromptSpec, ...]
+
+
+@dataclass(frozen=True)
+class _Rejected:
+    """A frame the api refused (already counted in metrics)."""
+
+    frame_index: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class _ReaderFailed:
+    error: BaseException
+
+
+class FrameStream:
+    def __init__(self, session: StreamSession, decoder: FrameDecoder, events: asyncio.Queue,
+                 settings: Settings, metrics: Metrics, pool: Executor, accepting: Callable[[], bool]) -> None:
+        self.session = session
+        self.accepting = accepting  # False once the service drains for shutdown
+        self.spec = session.spec
+        self.decoder = decoder
+        self.events = events  # StreamEvent | _Rejected | _ReaderFailed, in the order they happened
+        self.settings = settings
+        self.metrics = metrics
+        self.pool = pool
+        self.enqueued = 0  # frames the session took
+        self.settled = 0  # of those, answered by a result or a drop (revised results excluded)
+        self._progress = asyncio.Event()  # set whenever `settled` moves
+        self._last_index: Optional[int] = None
+        self._held: deque[_Meta] = deque()  # H.264 access units whose frame the decoder still holds
+
+    @staticmethod
+    def sink_for(loop: asyncio.AbstractEventLoop, events: asyncio.Queue) -> Sink:
+        """A sink the worker thread (or any thread) may call: events hop onto the loop."""
+
+        def sink(event: rt.StreamEvent) -> None:
+            try:
+                loop.call_soon_threadsafe(events.put_nowait, event)
+            except RuntimeError:  # the loop is closed: the call is long gone
+                pass
+
+        return sink
+
+    # ---- writer ------------------------------------------------------------------------
+
+    async def responses(self, requests: AsyncIterator[pb.StreamRequest],
+                        context: grpc.aio.ServicerContext) -> AsyncIterator[pb.StreamResponse]:
+        reader = asyncio.create_task(self._read(requests), name=f"vos-read-{self.spec.stream_id}")
+        try:
+            yield pb.StreamResponse(opened=pb.Opened(stream_id=self.spec.stream_id))
+            while True:
+                event = await self.events.get()
+                if isinstance(event, rt.FrameOutput):
+                    if not event.revised:
+                        self._settle()
+                    yield pb.StreamResponse(result=convert.output_to_proto(event))
+                elif isinstance(event, rt.DropNotice):  # from the runtime: queue_full | error: ...
+                    self._settle()
+                    self.metrics.frames_dropped.labels(event.reason.split(":", 1)[0]).inc()
+                    yield pb.StreamResponse(drop=pb.DropNotice(frame_index=event.frame_index, reason=event.reason))
+                elif isinstance(event, _Rejected):
+                    yield pb.StreamResponse(drop=pb.DropNotice(frame_index=event.frame_index, reason=event.reason))
+                elif isinstance(event, rt.StreamClosed):
+                    yield pb.StreamResponse(closed=pb.StreamClosed(reason=event.reason))
+                    return
+                elif isinstance(event, _ReaderFailed):  # a fault, not a bad frame: end the call
+                    await errors.abort(context, event.error)
+        finally:
+            reader.cancel()
+            if not self.session.closed:  # cancelled, disconnected or failed: free the stream now
+                self._close("client_disconnected")
+
+    def _settle(self) -> None:
+        self.settled += 1
+        self._progress.set()
+
+    # ---- reader ------------------------------------------------------------------------
+
+    async def _read(self, requests: AsyncIterator[pb.StreamRequest]) -> None:
+        try:
+            async for req in requests:
+                if self.session.closed:
+                    return
+                if req.WhichOneof("msg") != "frame":
+                    self._reject(-1, "invalid: only the first message opens a stream; later ones carry frames")
+                    continue
+                await self._frame(req.frame, time.monotonic())
+            await self._finish()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - the writer ends the call with it
+            if not isinstance(e, CLIENT_ERRORS):
+                log.exception("stream %s: reading frames failed", self.spec.stream_id)
+            self.events.put_nowait(_ReaderFailed(e))
+
+    async def _frame(self, frame: pb.Frame, received_at: float) -> None:
+        self.metrics.frames_received.inc()
+        try:
+            self._check(frame)
+            prompts = convert.prompts_from_proto(frame.prompts, self.spec.height, self.spec.width)
+            rgb = await asyncio.get_running_loop().run_in_executor(self.pool, self._decode, frame)
+        except CLIENT_ERRORS as e:
+            self._reject(frame.index, f"invalid: {e}")
+            return
+        self._last_index = frame.index
+        meta = _Meta(frame.index, frame.capture_ts if frame.HasField("capture_ts") else None, received_at, prompts)
+        if self.decoder.format is FrameFormat.H264:
+            # Frames come out of the decoder in order, possibly later than their access unit:
+            # the n-th frame out takes the n-th access unit's index (none may come out yet).
+            self._held.append(meta)
+            if rgb is None:
+                return
+            meta = self._held.popleft()
+        await self._offer(meta, rgb)
+
+    def _check(self, frame: pb.Frame) -> None:
+        if self._last_index is not None and frame.index <= self._last_index:
+            raise InvalidRequestError(f"frame index {frame.index} is not above the previous {self._last_index}")
+        limit = self.settings.streams.max_frame_bytes
+        if len(frame.data) > limit:
+            raise InvalidRequestError(f"frame is {len(frame.data)} bytes, over the limit of {limit} (max_frame_bytes)")
+
+    def _decode(self, frame: pb.Frame) -> Optional[np.ndarray]:
+        """Pool thread: bytes -> RGB (None while H.264 holds the frame back)."""
+        with self.metrics.stage("frame_decode"):
+            return self.decoder.decode(frame.data, frame.width if frame.HasField("width") else None,
+                                       frame.height if frame.HasField("height") else None)
+
+    async def _offer(self, meta: _Meta, rgb: np.ndarray) -> None:
+        if not self.accepting():
+            # Draining for shutdown: frames already queued finish, new ones are refused
+            # out loud (the drain would otherwise discard them silently at close).
+            self._reject(meta.index, "shutdown: the service is shutting down", label="shutdown")
+            return
+        task = rt.FrameTask(meta.index, rgb, meta.capture_ts, meta.received_at, meta.prompts)
+        while not self.session.closed:
+            try:
+                space = self.session.offer(task)
+            except rt.ShuttingDownError:  # the drain began between the check above and now
+                self._reject(meta.index, "shutdown: the service is shutting down", label="shutdown")
+                return
+            if space is None:
+                self.enqueued += 1
+                return
+            # LOSSLESS and the queue is full: stop reading requests until the worker takes a
+            # frame. This await is the backpressure the client feels through gRPC flow control.
+            await asyncio.wrap_future(space)
+
+    async def _finish(self) -> None:
+        """The client half-closed: decode what H.264 still holds, finish queued frames, close."""
+        if self.decoder.format is FrameFormat.H264 and not self.session.closed:
+            try:
+                rest = await asyncio.get_running_loop().run_in_executor(self.pool, self.decoder.flush)
+            except FrameDecodeError as e:
+                rest, reason = [], f"invalid: {e}"
+            else:
+                reason = "invalid: the h264 decoder returned no frame for this access unit"
+            for rgb in rest:
+                if self._held:
+                    await self._offer(self._held.popleft(), rgb)
+            while self._held:
+                self._reject(self._held.popleft().index, reason)
+        while self.settled < self.enqueued and not self.session.closed:
+            self._progress.clear()
+            await self._progress.wait()
+        self._close("client_closed")
+
+    def _reject(self, index: int, reason: str, label: str = "invalid") -> None:
+        self.metrics.frames_dropped.labels(label).inc()
+        self.events.put_nowait(_Rejected(index, reason))
+
+    def _close(self, reason: str) -> None:
+        # A control to *this* session (not manager.close(stream_id)): the id may already
+        # name a newer stream when this one is gone.
+        if not self.session.closed:
+            self.session.control(rt.Control("close", reason=reason))

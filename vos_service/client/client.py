@@ -1,0 +1,231 @@
+"""VosClient: the asyncio client of VosService (the CLI, the tests and the console use it).
+
+    async with VosClient("127.0.0.1:50051") as c:
+        async for ev in c.stream("cam", frames, mode="lossless", initial_prompts=[(1, click)]):
+            ...
+
+or, to interleave sending and reading (e.g. a correction mid-stream):
+
+    call = await c.open_stream("cam", 1280, 720)
+    await call.send(0, rgb); ev = await call.read(); ...; await call.done_writing()
+
+RPC errors surface as grpc.aio.AioRpcError (`.code()`, `.details()`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, AsyncIterable, AsyncIterator, Iterable, Optional, Sequence, Union
+
+import cv2
+import grpc
+import numpy as np
+
+from ..api import convert
+from ..api.gen.vos.v1 import vos_pb2 as pb
+from ..api.gen.vos.v1 import vos_pb2_grpc as pb_grpc
+from ..engine.types import Prompt
+from ..io.decode import FrameFormat
+from ..runtime.types import StreamInfo, StreamMode
+from .types import (ClientFrame, Result, StreamEvent, event_from_proto, format_to_proto, info_from_proto,
+                    mode_to_proto, result_from_proto)
+
+FrameLike = Union[ClientFrame, tuple]  # ClientFrame, (index, data) or (index, data, capture_ts)
+PromptLike = Union[tuple[int, Prompt], tuple[int, Prompt, bool], pb.Prompt]
+
+DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # as the server's default: a 4K frame fits
+
+
+def encode_frame(rgb: np.ndarray, fmt: FrameFormat, jpeg_quality: int = 90) -> bytes:
+    """(H, W, 3) uint8 RGB -> the bytes of `fmt` (H.264 needs an encoder: send access units)."""
+    rgb = np.asarray(rgb)
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"frames must be (H, W, 3) uint8 RGB, got {rgb.dtype} {rgb.shape}")
+    if fmt is FrameFormat.RGB:
+        return np.ascontiguousarray(rgb).tobytes()
+    if fmt is FrameFormat.BGR:
+        return np.ascontiguousarray(rgb[..., ::-1]).tobytes()
+    if fmt is FrameFormat.H264:
+        raise ValueError("H.264 streams take encoded access units (bytes), not arrays")
+    ext, params = (".jpg", [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]) if fmt is FrameFormat.JPEG else (".png", [])
+    ok, buf = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
+    if not ok:
+        raise ValueError(f"cannot encode the frame as {fmt.value}")
+    return buf.tobytes()
+
+
+def _as_frame(item: FrameLike) -> ClientFrame:
+    return item if isinstance(item, ClientFrame) else ClientFrame(*item)
+
+
+def _prompt_proto(p: PromptLike) -> pb.Prompt:
+    if isinstance(p, pb.Prompt):
+        return p
+    return convert.prompt_to_proto(*p)
+
+
+async def _aiter(items: Union[AsyncIterable, Iterable]) -> AsyncIterator:
+    if hasattr(items, "__aiter__"):
+        async for x in items:
+            yield x
+    else:  # a sync iterator runs on the loop: fine for lists; wrap slow sources in a thread
+        for x in items:
+            yield x
+
+
+class StreamCall:
+    """An open StreamFrames call: send frames, read events (iterate it), half-close, cancel."""
+
+    def __init__(self, call: grpc.aio.StreamStreamCall, stream_id: str, fmt: FrameFormat,
+                 jpeg_quality: int) -> None:
+        self._call = call
+        self.stream_id = stream_id
+        self.format = fmt
+        self.jpeg_quality = jpeg_quality
+
+    async def send(self, index: int, data: Union[np.ndarray, bytes], capture_ts: Optional[float] = None,
+                   prompts: Sequence[PromptLike] = ()) -> None:
+        """Send one frame; waits while gRPC flow control holds the call (lossless backpressure)."""
+        await self.send_frame(ClientFrame(index, data, capture_ts, prompts))
+
+    async def send_frame(self, frame: ClientFrame) -> None:
+        data = frame.data
+        if isinstance(data, np.ndarray):  # encode off the loop: a 4K JPEG takes tens of ms
+            data = await asyncio.to_thread(encode_frame, data, self.format, self.jpeg_quality)
+        msg = pb.Frame(index=frame.index, data=bytes(data), prompts=[_prompt_proto(p) for p in frame.prompts])
+        if frame.capture_ts is not None:
+            msg.capture_ts = frame.capture_ts
+        await self._call.write(pb.StreamRequest(frame=msg))
+
+    async def done_writing(self) -> None:
+        """Half-close: the server finishes the frames sent, then sends Closed and ends the call."""
+        await self._call.done_writing()
+
+    async def read(self) -> Optional[StreamEvent]:
+        """The next event; None once the call ended (raises AioRpcError on an error status)."""
+        msg = await self._call.read()
+        if msg is grpc.aio.EOF:  # (read() raises AioRpcError when the call ended with an error)
+            return None
+        return event_from_proto(msg)
+
+    def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[StreamEvent]:
+        while (event := await self.read()) is not None:
+            yield event
+
+    def cancel(self) -> bool:
+        """Drop the call (the server closes and frees the stream)."""
+        return self._call.cancel()
+
+    def done(self) -> bool:
+        return self._call.done()
+
+
+class VosClient:
+    def __init__(self, target: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+                 jpeg_quality: int = 90, channel: Optional[grpc.aio.Channel] = None) -> None:
+        self.target = target
+        self.jpeg_quality = jpeg_quality
+        self.channel = channel or grpc.aio.insecure_channel(
+            target, options=[("grpc.max_send_message_length", max_message_bytes),
+                             ("grpc.max_receive_message_length", max_message_bytes)])
+        self.stub = pb_grpc.VosServiceStub(self.channel)
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def __aenter__(self) -> "VosClient":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    # ---- streaming ------------------------------------------------------------------------
+
+    async def open_stream(self, stream_id: str, width: int, height: int, *,
+                          format: Union[FrameFormat, str] = FrameFormat.JPEG,
+                          mode: Union[StreamMode, str] = StreamMode.LIVE,
+                          initial_prompts: Sequence[PromptLike] = ()) -> StreamCall:
+        """Start a StreamFrames call and send its open message; read `Opened` (or the error) next."""
+        fmt = FrameFormat(format)
+        call = self.stub.StreamFrames()
+        opening = pb.StreamOpen(stream_id=stream_id, width=width, height=height, format=format_to_proto(fmt),
+                                mode=mode_to_proto(mode), initial_prompts=[_prompt_proto(p) for p in initial_prompts])
+        await call.write(pb.StreamRequest(open=opening))
+        return StreamCall(call, stream_id, fmt, self.jpeg_quality)
+
+    async def stream(self, stream_id: str, frames: Union[AsyncIterable[FrameLike], Iterable[FrameLike]], *,
+                     width: Optional[int] = None, height: Optional[int] = None,
+                     format: Union[FrameFormat, str] = FrameFormat.JPEG,
+                     mode: Union[StreamMode, str] = StreamMode.LIVE,
+                     initial_prompts: Sequence[PromptLike] = ()) -> AsyncIterator[StreamEvent]:
+        """Send every frame, then half-close; yield every event until the server's Closed.
+
+        Width and height default to the first frame's (it must then be an array).
+        """
+        source = _aiter(frames)
+        first: Optional[ClientFrame] = None
+        if width is None or height is None:
+            first = _as_frame(await source.__anext__())
+            if not isinstance(first.data, np.ndarray):
+                raise ValueError("give width and height when frames are encoded bytes")
+            height, width = first.data.shape[:2]
+        call = await self.open_stream(stream_id, width, height, format=format, mode=mode,
+                                      initial_prompts=initial_prompts)
+
+        async def pump() -> None:
+            if first is not None:
+                await call.send_frame(first)
+            async for item in source:
+                await call.send_frame(_as_frame(item))
+            await call.done_writing()
+
+        sender = asyncio.create_task(pump())
+        try:
+            async for event in call:
+                yield event
+            if sender.done() and not sender.cancelled() and sender.exception() is not None:
+                raise sender.exception()
+        finally:
+            if not call.done():
+                call.cancel()
+            if not sender.done():
+                sender.cancel()
+            # A write after the server ended the call fails too; the call's status says why.
+            await asyncio.gather(sender, return_exceptions=True)
+
+    # ---- unary ---------------------------------------------------------------------------
+
+    async def add_prompt(self, stream_id: str, obj_id: int, prompt: Optional[Prompt] = None, *,
+                         points: Any = None, labels: Any = None, box: Any = None, mask: Any = None,
+                         frame_index: Optional[int] = None, clear_previous: bool = True) -> list[Result]:
+        """Add or correct an object; the prompted frame's result first, then revised later ones."""
+        if prompt is None:
+            if points is not None:
+                labels = np.ones(len(points), np.int32) if labels is None else labels
+                prompt = Prompt(points=np.asarray(points, np.float32).reshape(-1, 2),
+                                labels=np.asarray(labels, np.int32).reshape(-1), box=box)
+            else:
+                prompt = Prompt(box=box, mask=mask)
+        req = convert.add_prompt_request(stream_id, obj_id, prompt, frame_index, clear_previous)
+        resp = await self.stub.AddPrompt(req)
+        return [result_from_proto(r) for r in resp.results]
+
+    async def remove_object(self, stream_id: str, obj_id: int) -> None:
+        await self.stub.RemoveObject(pb.RemoveObjectRequest(stream_id=stream_id, obj_id=obj_id))
+
+    async def list_streams(self) -> list[StreamInfo]:
+        resp = await self.stub.ListStreams(pb.ListStreamsRequest())
+        return [info_from_proto(i) for i in resp.streams]
+
+    async def get_stream(self, stream_id: str) -> StreamInfo:
+        return info_from_proto(await self.stub.GetStream(pb.GetStreamRequest(stream_id=stream_id)))
+
+    async def close_stream(self, stream_id: str) -> None:
+        await self.stub.CloseStream(pb.CloseStreamRequest(stream_id=stream_id))
+
+    async def wait_ready(self, timeout: float = 10.0) -> None:
+        """Wait until the channel connects (raises asyncio.TimeoutError)."""
+        await asyncio.wait_for(self.channel.channel_ready(), timeout)

@@ -1,0 +1,117 @@
+"""What the client hands back: plain dataclasses decoded from the proto responses.
+
+Masks stay COCO RLE until asked for (`Masklet.mask()`): a console that only
+draws boxes, or forwards the RLE, never pays for decoding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Sequence, Union
+
+import numpy as np
+
+from ..api.convert import FORMAT_TO_PROTO, MODE_TO_PROTO, MODES
+from ..api.gen.vos.v1 import vos_pb2 as pb
+from ..engine.types import Prompt
+from ..io.decode import FrameFormat
+from ..io.rle import Rle, decode_mask
+from ..runtime.types import StreamInfo, StreamMode
+
+
+@dataclass(frozen=True)
+class Masklet:
+    obj_id: int
+    rle: Rle  # {"size": [h, w], "counts": str}
+    score: float  # object score logit; > 0 means visible
+    visible: bool
+    iou: float
+    box: Optional[tuple[int, int, int, int]]  # x0, y0, x1, y1 (exclusive); None if the mask is empty
+    revision: int
+    prompted: bool
+
+    def mask(self) -> np.ndarray:
+        """(H, W) bool at the source resolution."""
+        return decode_mask(self.rle)
+
+
+@dataclass(frozen=True)
+class Result:
+    stream_id: str
+    frame_index: int
+    capture_ts: Optional[float]
+    revised: bool
+    masklets: tuple[Masklet, ...]
+
+    def by_id(self) -> dict[int, Masklet]:
+        return {m.obj_id: m for m in self.masklets}
+
+
+@dataclass(frozen=True)
+class Opened:
+    stream_id: str
+
+
+@dataclass(frozen=True)
+class Dropped:
+    frame_index: int  # -1 when the message had no frame
+    reason: str  # queue_full | invalid: ... | error: ...
+
+
+@dataclass(frozen=True)
+class Closed:
+    reason: str  # client_closed | closed_by_request | idle_timeout | shutdown | ...
+
+
+StreamEvent = Union[Opened, Result, Dropped, Closed]
+
+
+@dataclass(frozen=True)
+class ClientFrame:
+    """One frame to send: an (H, W, 3) uint8 RGB array (encoded by the client) or encoded bytes."""
+
+    index: int
+    data: Union[np.ndarray, bytes]
+    capture_ts: Optional[float] = None  # seconds; echoed back in the results
+    prompts: Sequence[tuple[int, Prompt]] = field(default_factory=tuple)  # (obj_id, prompt) on this frame
+
+
+# ---- proto -> client types ------------------------------------------------------------
+
+
+def masklet_from_proto(m: pb.Masklet) -> Masklet:
+    box = (int(m.box.x0), int(m.box.y0), int(m.box.x1), int(m.box.y1)) if m.HasField("box") else None
+    return Masklet(m.obj_id, {"size": [int(v) for v in m.mask.size], "counts": m.mask.counts}, m.score,
+                   m.visible, m.iou, box, m.revision, m.prompted)
+
+
+def result_from_proto(r: pb.FrameResult) -> Result:
+    return Result(r.stream_id, r.frame_index, r.capture_ts if r.HasField("capture_ts") else None, r.revised,
+                  tuple(masklet_from_proto(m) for m in r.masklets))
+
+
+def event_from_proto(msg: pb.StreamResponse) -> StreamEvent:
+    kind = msg.WhichOneof("msg")
+    if kind == "result":
+        return result_from_proto(msg.result)
+    if kind == "drop":
+        return Dropped(msg.drop.frame_index, msg.drop.reason)
+    if kind == "opened":
+        return Opened(msg.opened.stream_id)
+    if kind == "closed":
+        return Closed(msg.closed.reason)
+    raise ValueError(f"unknown response kind {kind!r}")  # a newer server; never silently skipped
+
+
+def info_from_proto(i: pb.StreamInfo) -> StreamInfo:
+    return StreamInfo(i.stream_id, MODES[i.mode], i.width, i.height, tuple(i.objects), i.fps, i.queue_depth,
+                      i.received, i.processed, i.dropped,
+                      i.last_frame_index if i.HasField("last_frame_index") else None)
+
+
+def format_to_proto(fmt: Union[FrameFormat, str]) -> int:
+    return FORMAT_TO_PROTO[FrameFormat(fmt)]
+
+
+def mode_to_proto(mode: Union[StreamMode, str]) -> int:
+    return MODE_TO_PROTO[StreamMode(mode)]

@@ -1,0 +1,80 @@
+"""Assemble the service: model, Redis publishing, metrics endpoint, runtime, gRPC server.
+
+`Service.start()` brings everything up from typed Settings; `stop()` drains and
+tears it down in reverse order. No Redis URL configured -> a real redis-server
+is started next to the service (embedded), so a fresh machine needs nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Optional
+
+from .api.server import build_server, graceful_stop, serve_forever, start_server
+from .config import Settings
+from .engine.model import LoadedModel, ModelSpec, build_model
+from .metrics import Metrics
+from .model_options import spec_from_settings
+from .publish.embedded import EmbeddedRedis
+from .runtime.manager import StreamManager
+from .runtime.publishing import RedisStreamsPublisher
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Endpoints:
+    grpc_port: int
+    metrics_port: Optional[int]
+    redis_url: Optional[str]
+
+
+class Service:
+    def __init__(self, settings: Settings, model: Optional[LoadedModel] = None) -> None:
+        self.settings = settings
+        self.model = model
+        self.metrics = Metrics(per_stream=settings.server.per_stream_metrics)
+        self.redis: Optional[EmbeddedRedis] = None
+        self.manager: Optional[StreamManager] = None
+        self.server = None
+        self.endpoints: Optional[Endpoints] = None
+
+    async def start(self) -> Endpoints:
+        s = self.settings
+        if self.model is None:
+            self.model = build_model(spec_from_settings(s.model))
+        log.info("model %s at %dpx, %s", self.model.spec.config, self.model.image_size, self.model.weights)
+        publisher, redis_url = None, None
+        if s.redis.enabled:
+            redis_url = s.redis.url
+            if redis_url is None:
+                self.redis = EmbeddedRedis().start()
+                redis_url = self.redis.url
+                log.info("no Redis URL configured: started an embedded redis-server at %s", redis_url)
+            publisher = RedisStreamsPublisher(redis_url, maxlen=s.redis.maxlen, buffer_size=s.redis.buffer_size,
+                                              metrics=self.metrics)
+        self.manager = StreamManager(self.model, s, self.metrics, publisher)
+        self.manager.start()
+        metrics_port = self.metrics.serve(s.server.metrics_port, s.server.host)
+        self.server, port = build_server(self.manager, s, self.metrics)
+        await start_server(self.server)
+        self.endpoints = Endpoints(port, metrics_port, redis_url)
+        return self.endpoints
+
+    async def run_until_signal(self) -> None:
+        await serve_forever(self.server, self.manager, self.settings.server.drain_timeout_s)
+        self._stop_redis()
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await graceful_stop(self.server, self.manager, self.settings.server.drain_timeout_s)
+        self._stop_redis()
+
+    def _stop_redis(self) -> None:
+        if self.redis is not None:
+            self.redis.stop()
+            self.redis = None
+
+
+__all__ = ["Service", "Endpoints", "ModelSpec"]
