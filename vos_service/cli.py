@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from . import serve_cli, track_cli, watch_cli, weights_cli
+from . import serve_cli, stream_cli, track_cli, watch_cli, weights_cli
 from .engine.errors import EngineError
 
 
@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
     serve_cli.add_subparser(sub)
+    stream_cli.add_subparsers(sub)
     track_cli.add_subparser(sub)
     watch_cli.add_subparser(sub)
     weights_cli.add_subparser(sub)

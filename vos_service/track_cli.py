@@ -7,57 +7,30 @@ video and one JSON line of masklets (COCO RLE) per frame.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from .engine.tracker import StreamTracker, TrackerConfig
-from .engine.types import FrameResult, Prompt
+from .engine.types import FrameResult
 from .io.masklets import MaskletRecord, MaskletWriter
 from .io.overlay import VideoWriter, draw_overlay
 from .io.video import iter_video_frames, probe_video
 from .model_options import add_model_arguments, load_model_from_args
-
-
-def _xy(text: str) -> tuple[float, float]:
-    x, y = (float(v) for v in text.split(","))
-    return x, y
-
-
-def _box(text: str) -> tuple[float, float, float, float]:
-    vals = tuple(float(v) for v in text.split(","))
-    if len(vals) != 4:
-        raise argparse.ArgumentTypeError("a box is x0,y0,x1,y1")
-    return vals  # type: ignore[return-value]
+from .prompt_args import add_prompt_arguments, initial_prompts
 
 
 def add_subparser(subparsers) -> None:
     p = subparsers.add_parser("track", help="segment objects through a video file",
                               description="Track objects prompted on the first frame through a video file.")
     p.add_argument("video", help="a video file or URL PyAV can open")
-    p.add_argument("--point", type=_xy, action="append", default=[], metavar="X,Y",
-                   help="a positive click (source pixels) for object 1; repeat for more clicks")
-    p.add_argument("--neg", type=_xy, action="append", default=[], metavar="X,Y", help="a negative click for object 1")
-    p.add_argument("--box", type=_box, action="append", default=[], metavar="X0,Y0,X1,Y1",
-                   help="a box; each --box is a further object (ids 2, 3, ... when --point is given)")
+    add_prompt_arguments(p)
     p.add_argument("--out", type=Path, required=True, help="overlay video to write (.mp4)")
     p.add_argument("--masklets", type=Path, default=None, help="JSON lines of masklets (default: OUT with .jsonl)")
     p.add_argument("--max-frames", type=int, default=None)
     add_model_arguments(p)
     p.set_defaults(func=run)
-
-
-def initial_prompts(args) -> list[tuple[int, Prompt]]:
-    prompts: list[tuple[int, Prompt]] = []
-    clicks = [(xy, 1) for xy in args.point] + [(xy, 0) for xy in args.neg]
-    if clicks:
-        prompts.append((1, Prompt.from_points([c[0] for c in clicks], [c[1] for c in clicks])))
-    for box in args.box:
-        prompts.append((len(prompts) + 1, Prompt(box=box)))
-    return prompts
 
 
 def records(result: FrameResult) -> list[MaskletRecord]:

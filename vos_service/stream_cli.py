@@ -1,0 +1,120 @@
+"""`vos-service stream SOURCE` (a camera client) and `vos-service prompt` (an operator's correction).
+
+stream: decodes a video file, webcam or RTSP/HTTP URL with PyAV and streams it
+to the service at its native rate (a live camera) or as fast as possible,
+printing one line per result and optionally writing an overlay video.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .client.client import VosClient
+from .client.types import Closed, Dropped, Result
+from .io.overlay import VideoWriter, draw_overlay
+from .io.video import iter_video_frames, probe_video
+from .engine.types import Prompt
+from .prompt_args import add_prompt_arguments, initial_prompts
+
+
+def add_subparsers(subparsers) -> None:
+    p = subparsers.add_parser("stream", help="stream a video file, webcam or URL to the service")
+    p.add_argument("source", help="video file, /dev/videoN, rtsp:// or http:// URL")
+    p.add_argument("--server", default="127.0.0.1:50051", help="host:port of `vos-service serve`")
+    p.add_argument("--stream-id", default="cam-1")
+    p.add_argument("--mode", choices=["live", "lossless"], default=None,
+                   help="live drops when the service falls behind (default for --realtime); "
+                        "lossless pushes back (default otherwise)")
+    p.add_argument("--realtime", action="store_true", help="send at the source's native frame rate")
+    p.add_argument("--max-frames", type=int, default=None)
+    p.add_argument("--out", type=Path, default=None, help="write an overlay video of the results")
+    add_prompt_arguments(p)
+    p.set_defaults(func=run_stream)
+
+    q = subparsers.add_parser("prompt", help="add or correct an object on a running stream")
+    q.add_argument("--server", default="127.0.0.1:50051")
+    q.add_argument("--stream-id", required=True)
+    q.add_argument("--obj-id", type=int, required=True)
+    q.add_argument("--frame", type=int, default=None, help="a cached frame index (default: the latest)")
+    q.add_argument("--keep-previous", action="store_true", help="add to the frame's earlier clicks")
+    add_prompt_arguments(q, boxes_are_objects=False)
+    q.set_defaults(func=run_prompt)
+
+
+async def _frames(args, fps: float):
+    """(index, rgb, capture_ts), paced at the source rate with --realtime."""
+    t0 = time.monotonic()
+    for f in iter_video_frames(args.source, max_frames=args.max_frames):
+        ts = f.pts_seconds if f.pts_seconds is not None else f.index / fps
+        if args.realtime:
+            await asyncio.sleep(max(0.0, t0 + ts - time.monotonic()))
+        yield (f.index, f.rgb, ts)
+
+
+def run_stream(args) -> int:
+    info = probe_video(args.source)
+    fps = float(info.fps or 30)
+    mode = args.mode or ("live" if args.realtime else "lossless")
+    prompts = initial_prompts(args)
+    frames_by_index: dict[int, np.ndarray] = {}
+
+    async def main() -> int:
+        writer = VideoWriter(args.out, fps=fps) if args.out else None
+        received = dropped = 0
+        t0 = time.monotonic()
+
+        async def remember():
+            async for idx, rgb, ts in _frames(args, fps):
+                if writer is not None:
+                    frames_by_index[idx] = rgb
+                yield (idx, rgb, ts)
+
+        async with VosClient(args.server) as client:
+            async for ev in client.stream(args.stream_id, remember(), mode=mode, initial_prompts=prompts):
+                if isinstance(ev, Result) and not ev.revised:
+                    received += 1
+                    objs = ", ".join(f"obj {m.obj_id} {'visible' if m.visible else 'hidden'} box {m.box}"
+                                     for m in ev.masklets)
+                    print(f"frame {ev.frame_index}: {objs or 'no objects'}", flush=True)
+                    rgb = frames_by_index.pop(ev.frame_index, None)
+                    if writer is not None and rgb is not None:
+                        writer.write(draw_overlay(rgb, [(m.obj_id, m.mask()) for m in ev.masklets]))
+                elif isinstance(ev, Dropped):
+                    dropped += 1
+                    frames_by_index.pop(ev.frame_index, None)
+                elif isinstance(ev, Closed):
+                    print(f"stream closed: {ev.reason}", file=sys.stderr)
+        if writer is not None:
+            writer.close()
+        dt = time.monotonic() - t0
+        print(f"{received} results, {dropped} dropped, {received / max(dt, 1e-9):.2f} frames/s", file=sys.stderr)
+        return 0
+
+    return asyncio.run(main())
+
+
+def run_prompt(args) -> int:
+    clicks = [(p, 1) for p in args.point] + [(p, 0) for p in args.neg]
+    if not clicks and len(args.box) != 1:
+        print("error: give clicks (--point/--neg) and/or one --box", file=sys.stderr)
+        return 2
+    prompt = Prompt(points=np.asarray([c[0] for c in clicks], np.float32).reshape(-1, 2) if clicks else None,
+                    labels=np.asarray([c[1] for c in clicks], np.int32) if clicks else None,
+                    box=args.box[0] if args.box else None)
+
+    async def main() -> int:
+        async with VosClient(args.server) as client:
+            results = await client.add_prompt(args.stream_id, args.obj_id, prompt, frame_index=args.frame,
+                                              clear_previous=not args.keep_previous)
+        for r in results:
+            m = r.by_id().get(args.obj_id)
+            print(f"frame {r.frame_index}: obj {args.obj_id} revision {m.revision if m else '-'} box "
+                  f"{m.box if m else None}")
+        return 0
+
+    return asyncio.run(main())
