@@ -6,6 +6,8 @@ import argparse
 import logging
 import sys
 
+import grpc
+
 from . import serve_cli, stream_cli, track_cli, watch_cli, weights_cli
 from .engine.errors import EngineError
 
@@ -31,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     except EngineError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except grpc.RpcError as e:  # a service call failed: its status says why
+        print(f"error: {e.code().name}: {e.details()}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
