@@ -134,8 +134,9 @@ def test_correction_on_latest_frame_12(setup):
     assert compare(ours, official) == N
 
 
-def test_correction_three_frames_behind_latest(setup):
-    model, imgs, H, W = setup
+def correction_behind_latest(model, imgs, H, W):
+    """Official: propagate, correct frame 12, re-propagate from 12. Ours: correct frame 12
+    while frame 15 is the latest, then go on. Returns (ours, official)."""
     off = official_run(model, imgs, H, W)
     off.add_points(0, 1, *CLICK)
     official = dict(off.propagate())
@@ -143,6 +144,11 @@ def test_correction_three_frames_behind_latest(setup):
     official.update(off.propagate(start=12))
     ours = run_ours(model, imgs, H, W, {0: [(1, Prompt.from_points(*CLICK), None)],
                                         15: [(1, Prompt.from_points(*CORRECTION), 12)]})
+    return ours, official
+
+
+def test_correction_three_frames_behind_latest(setup):
+    ours, official = correction_behind_latest(*setup)
     assert compare(ours, official) == N
 
 
@@ -169,13 +175,6 @@ def test_nano_architecture_one_click_and_correction():
     assert 2.2e6 < sum(p.numel() for p in model.sam.parameters()) < 2.5e6
     frames = real_frames(count=N)
     imgs = normalised(frames, model.image_size)
-    H, W = frames[0].shape[:2]
-    off = official_run(model, imgs, H, W)
-    off.add_points(0, 1, *CLICK)
-    official = dict(off.propagate())
-    off.add_points(12, 1, *CORRECTION)
-    official.update(off.propagate(start=12))
-    ours = run_ours(model, imgs, H, W, {0: [(1, Prompt.from_points(*CLICK), None)],
-                                        15: [(1, Prompt.from_points(*CORRECTION), 12)]})
+    ours, official = correction_behind_latest(model, imgs, *frames[0].shape[:2])
     assert_nontrivial(official, 1)
     assert compare(ours, official) == N
