@@ -8,7 +8,7 @@ import sys
 
 import grpc
 
-from . import serve_cli, stream_cli, track_cli, watch_cli, weights_cli
+from . import eval_cli, serve_cli, stream_cli, track_cli, watch_cli, weights_cli
 from .engine.errors import EngineError
 
 
@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vos-service", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
+    eval_cli.add_subparser(sub)
     serve_cli.add_subparser(sub)
     stream_cli.add_subparsers(sub)
     track_cli.add_subparser(sub)
