@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import platform
 import statistics
@@ -187,3 +188,112 @@ def machine_info() -> dict:
         "loadavg_at_start": loadavg(),
         "note": "shared 2-core machine; other jobs may have run concurrently (see loadavg_*)",
     }
+
+
+# ---- machine contention (the dev machine is shared: other jobs' CPU use is measured, not guessed)
+
+def _jiffies() -> tuple[int, int]:
+    """(busy, total) clock ticks of all CPUs since boot."""
+    v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return sum(v) - v[3] - v[4], sum(v)
+
+
+class Contention:
+    """Fraction of the machine's CPU time used by OTHER processes during a with-block."""
+
+    def __enter__(self) -> "Contention":
+        self._j, self._t = _jiffies(), os.times()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        busy, total = (b - a for a, b in zip(self._j, _jiffies()))
+        t = os.times()
+        own = (t.user - self._t.user + t.system - self._t.system) * os.sysconf("SC_CLK_TCK")
+        self.others = max(0.0, busy - own) / total if total > 0 else 0.0
+
+
+class IdleGate:
+    """Waits (bounded per call and in total) until other processes leave the CPUs mostly idle."""
+
+    def __init__(self, max_wait_s: float, budget_s: float, threshold: float = 0.1, window_s: float = 0.25):
+        self.max_wait, self.budget, self.threshold, self.window = max_wait_s, budget_s, threshold, window_s
+        self.waited_total = 0.0
+
+    def wait(self) -> float:
+        t0 = time.perf_counter()
+        while self.max_wait > 0 and self.waited_total < self.budget:
+            b0, n0 = _jiffies()
+            time.sleep(self.window)
+            b1, n1 = _jiffies()
+            if n1 == n0 or (b1 - b0) / (n1 - n0) <= self.threshold:
+                break
+            if time.perf_counter() - t0 >= self.max_wait:
+                break
+            self.waited_total += self.window
+        return time.perf_counter() - t0
+
+
+# clicks on a 1280x720 frame (scaled to the clip's size), one per object
+CLICKS = [(640, 360), (250, 500), (1000, 250), (900, 550), (400, 200), (1150, 600), (150, 150), (700, 650)]
+
+
+def clicks(n, width, height):
+    return [(x * width / 1280, y * height / 720) for x, y in CLICKS[:n]]
+
+
+# ---- long-stream memory, run in a fresh subprocess each (called via the script's --_child)
+
+def mem_engine(p):
+    from vos_service.engine.tracker import StreamTracker
+    from vos_service.engine.types import Prompt
+    base0 = rss_mib()
+    frames = decode_frames(Path(p["video"]), p["cycle"])
+    model = make_model(p["size"], "fp32")
+    tr = StreamTracker(model)
+    gc.collect()
+    base = rss_mib()
+    tr.track(frames[0])
+    for i, pt in enumerate(clicks(p["objects"], frames[0].shape[1], frames[0].shape[0])):
+        tr.add_prompt(i + 1, Prompt.from_points([pt], [1]))
+    samples = [(0, rss_mib(), tr.nbytes())]
+    t0 = time.perf_counter()
+    for t in range(1, p["frames"]):
+        tr.track(frames[t % len(frames)])
+        if t % p["every"] == 0 or t == p["frames"] - 1:
+            samples.append((t, rss_mib(), tr.nbytes()))
+    return {"rss_process_start_mib": base0, "rss_before_stream_mib": base,
+            "samples": [{"frame": t, "rss_mib": round(r, 2), "tracker_nbytes": b} for t, r, b in samples],
+            "seconds_per_frame_mean": (time.perf_counter() - t0) / max(1, p["frames"] - 1)}
+
+
+def mem_official(p):
+    from vos_service.engine.frames import preprocess
+    from vos_service.engine.reference import Official, build_official
+    from vos_service.engine.types import Prompt
+    base0 = rss_mib()
+    frames = decode_frames(Path(p["video"]), p["cycle"])
+    H, W = frames[0].shape[:2]
+    cyc = [preprocess(f, p["size"]) for f in frames]
+    pts = clicks(p["objects"], W, H)
+    del frames
+    model = make_model(p["size"], "fp32")
+    pred = build_official(model)
+    del model
+    gc.collect()
+    base = rss_mib()
+    # the official loader materialises every frame as float32 (N, 3, S, S) up front
+    imgs = torch.cat([cyc[i % len(cyc)] for i in range(p["frames"])])
+    off = Official(pred, imgs, H, W)
+    del imgs
+    after_init = rss_mib()
+    for i, pt in enumerate(pts):
+        off.add_points(0, i + 1, [pt], [1])
+    samples = []
+    t0 = time.perf_counter()
+    for t, _ in off.propagate():
+        if t % p["every"] == 0 or t == p["frames"] - 1:
+            samples.append((t, rss_mib(), tensor_bytes(off.state)))
+    return {"rss_process_start_mib": base0, "rss_before_init_state_mib": base,
+            "rss_after_init_state_mib": after_init,
+            "samples": [{"frame": t, "rss_mib": round(r, 2), "state_tensor_bytes": b} for t, r, b in samples],
+            "seconds_per_frame_mean": (time.perf_counter() - t0) / p["frames"]}

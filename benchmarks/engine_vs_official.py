@@ -19,6 +19,7 @@ import os
 os.environ.setdefault("TQDM_DISABLE", "1")  # the official propagate_in_video wraps a tqdm bar
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import gc  # noqa: E402
 import json  # noqa: E402
 import subprocess  # noqa: E402
@@ -44,17 +45,12 @@ FULL = dict(size=512, frames=20, warmup=8, objects=(1, 4), hi_size=1024, hi_fram
 QUICK = dict(size=256, frames=6, warmup=2, objects=(1, 4), hi_size=512, hi_frames=3, hi_warmup=1,
              mem_size=128, mem_objects=2, mem_cycle=20, mem_engine_frames=300, mem_engine_every=50,
              mem_official_frames=60, mem_official_every=10, mem_extrapolate=5000)
-# clicks on a 1280x720 frame (scaled to the clip's size), one per object
-CLICKS = [(640, 360), (250, 500), (1000, 250), (900, 550), (400, 200), (1150, 600), (150, 150), (700, 650)]
 STAGE_KEYS = list(U.STAGES) + ["other"]
 # targets: engine/official time at 1 and 4 objects, bf16 speedup vs official fp32, bf16 IoU
 T_RATIO = {1: 0.9, 4: 0.6}
 T_BF16_SPEEDUP, T_BF16_IOU = 1.8, 0.98
+CLEAN = 0.1  # a step is "uncontended" if other processes used <= 10% of the machine's CPU during it
 FLAT_MIB = 8.0  # RSS "flat": grows <= this over the last 80% of the stream, nbytes() constant
-
-
-def clicks(n, width, height):
-    return [(x * width / 1280, y * height / 720) for x, y in CLICKS[:n]]
 
 
 def no_autocast():
@@ -63,76 +59,123 @@ def no_autocast():
     return torch.autocast("cpu", enabled=False)
 
 
-def record(dt, timer):
+def record(dt, timer, others):
     secs, calls = timer.take()
-    rec = {"total": dt, **secs, "other": dt - sum(secs.values())}
+    rec = {"total": dt, **secs, "other": dt - sum(secs.values()), "contention": others}
     return rec, calls
 
 
-def summarise(recs, calls, warmup, prompt_s):
-    kept = recs[warmup:]
-    return {"median_s": {k: U.median([r[k] for r in kept]) for k in ["total"] + STAGE_KEYS},
-            "calls_per_frame": {k: U.median([c[k] for c in calls[warmup:]]) for k in U.STAGES},
+def timed(gate, fn):
+    """Run fn() after waiting for a quiet machine; (result, wall seconds, others' CPU share)."""
+    if gate is not None:
+        gate.wait()
+    with U.Contention() as c:
+        t0 = time.perf_counter()
+        out = fn()
+        dt = time.perf_counter() - t0
+    return out, dt, c.others
+
+
+def summarise(recs, calls, use, prompt_s):
+    return {"median_s": {k: U.median([recs[t][k] for t in use]) for k in ["total"] + STAGE_KEYS},
+            "calls_per_frame": {k: U.median([calls[t][k] for t in use]) for k in U.STAGES},
             "per_frame_total_s": [round(r["total"], 4) for r in recs],
+            "per_frame_contention": [round(r["contention"], 3) for r in recs],
             "prompt_s": prompt_s}
 
 
-def run_pair(eng_model, pred, frames, imgs, n_obj, warmup, official_bf16=False):
-    """Step the official predictor and the engine alternately over `frames`; n_obj clicks on frame 0."""
-    H, W = frames[0].shape[:2]
-    pts = clicks(n_obj, W, H)
-    ac = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if official_bf16 else None
-    off = Official(pred, imgs, H, W, autocast=ac)
-    tr = StreamTracker(eng_model)
-    recs = {"official": [], "engine": []}
-    calls = {"official": [], "engine": []}
-    masks = {"official": [], "engine": []}
-    with U.StageTimer(pred) as t_off, U.StageTimer(eng_model.sam) as t_eng:
-        t0 = time.perf_counter()
+class OfficialSide:
+    """reference.Official (add_points on frame 0, then one propagate step per frame)."""
+
+    def __init__(self, pred, imgs, H, W, bf16=False):
+        self.sam, self.bf16 = pred, bf16
+        self.off = Official(pred, imgs, H, W,
+                            autocast=(lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else None)
+        self.gen = None
+
+    def prompt(self, frame0, pts):
         for i, p in enumerate(pts):
-            off.add_points(0, i + 1, [p], [1])
-        off_prompt = time.perf_counter() - t0
-        t_off.take()
+            self.off.add_points(0, i + 1, [p], [1])
+        self.gen = self.off.propagate()  # frame 0 comes out of the first step
+
+    def step(self, t, frame):
+        # a bf16 generator keeps its autocast on between yields: every other step opts out
+        with contextlib.nullcontext() if self.bf16 else no_autocast():
+            f, out = next(self.gen)
+        assert f == t, (f, t)
+        return [out[i][0] for i in sorted(out)]
+
+    def close(self):
+        if self.gen is not None:
+            self.gen.close()  # leaves its autocast context
+
+
+class EngineSide:
+    """StreamTracker: track(frame 0), add_prompt per object, then track() per frame."""
+
+    def __init__(self, model):
+        self.sam, self.tr = model.sam, StreamTracker(model)
+
+    def prompt(self, frame0, pts):
         with no_autocast():
-            t0 = time.perf_counter()
-            tr.track(frames[0])
-            eng_f0 = time.perf_counter() - t0
-            t0 = time.perf_counter()
+            self.tr.track(frame0)
             for i, p in enumerate(pts):
-                res = tr.add_prompt(i + 1, Prompt.from_points([p], [1]))
-            eng_prompt = time.perf_counter() - t0
-        rec, c = record(eng_f0 + eng_prompt, t_eng)
-        recs["engine"].append(rec)
-        calls["engine"].append(c)
-        masks["engine"].append([res[0].by_id()[i + 1].mask for i in range(n_obj)])
-        gen = off.propagate()
-        try:
-            for t in range(len(frames)):
-                t0 = time.perf_counter()
-                f, out = next(gen)
-                rec, c = record(time.perf_counter() - t0, t_off)
-                assert f == t, (f, t)
-                recs["official"].append(rec)
-                calls["official"].append(c)
-                masks["official"].append([out[i + 1][0] for i in range(n_obj)])
-                if t == 0:
+                res = self.tr.add_prompt(i + 1, Prompt.from_points([p], [1]))
+        return [o.mask for o in sorted(res[0].objects, key=lambda o: o.obj_id)]
+
+    def step(self, t, frame):
+        with no_autocast():
+            r = self.tr.track(frame)
+        return [o.mask for o in sorted(r.objects, key=lambda o: o.obj_id)]
+
+    def close(self):
+        pass
+
+
+def run_sides(sides, frames, n_obj, warmup, gate=None):
+    """Step every side over `frames` in alternation, frame by frame; n_obj clicks on frame 0."""
+    pts = U.clicks(n_obj, frames[0].shape[1], frames[0].shape[0])
+    recs, calls, masks, prompt_s = {k: [] for k in sides}, {k: [] for k in sides}, {k: [] for k in sides}, {}
+
+    def keep(k, rec_calls, m):
+        recs[k].append(rec_calls[0])
+        calls[k].append(rec_calls[1])
+        masks[k].append(m)
+
+    with contextlib.ExitStack() as stack:
+        timers = {k: stack.enter_context(U.StageTimer(s.sam)) for k, s in sides.items()}
+        for k, s in sides.items():
+            stack.callback(s.close)
+            t0 = time.perf_counter()
+            m0 = s.prompt(frames[0], pts)
+            prompt_s[k] = time.perf_counter() - t0
+            rec_calls = record(prompt_s[k], timers[k], 0.0)
+            if m0 is not None:  # the engine's frame 0 (its track + prompts); official: from propagate
+                keep(k, rec_calls, m0)
+        for t in range(len(frames)):
+            for k, s in sides.items():
+                if len(recs[k]) > t:
                     continue
-                with no_autocast():
-                    t0 = time.perf_counter()
-                    r = tr.track(frames[t])
-                    rec, c = record(time.perf_counter() - t0, t_eng)
-                recs["engine"].append(rec)
-                calls["engine"].append(c)
-                masks["engine"].append([r.by_id()[i + 1].mask for i in range(n_obj)])
-        finally:
-            gen.close()  # leaves the official autocast context
-    out = {side: summarise(recs[side], calls[side], warmup, p)
-           for side, p in (("official", off_prompt), ("engine", eng_prompt))}
+                m, dt, others = timed(gate, lambda: s.step(t, frames[t]))
+                keep(k, record(dt, timers[k], others), m)
+    # frames after warm-up where no side's step shared the CPUs with other jobs
+    kept = list(range(warmup, len(frames)))
+    clean = [t for t in kept if max(recs[k][t]["contention"] for k in sides) <= CLEAN]
+    use = clean if clean and len(clean) >= len(kept) // 2 else kept
+    out = {k: summarise(recs[k], calls[k], use, prompt_s[k]) for k in sides}
+    out["frames_used"] = use
+    out["frames_used_are_uncontended"] = use is clean
+    med = {k: out[k]["median_s"] for k in sides}
     out["ratio_engine_over_official"] = {
-        k: out["engine"]["median_s"][k] / out["official"]["median_s"][k]
-        for k in ["total"] + list(U.STAGES)}
+        k: med["engine"][k] / (med["official"][k] or float("nan")) for k in ["total"] + list(U.STAGES)}
+    out["ratio_engine_over_official_per_frame_median"] = U.median(
+        [recs["engine"][t]["total"] / recs["official"][t]["total"] for t in use])
     out["iou_engine_vs_official"] = iou_stats(masks["engine"], masks["official"])
     out["mask_area_fraction_mean"] = float(np.mean([m.mean() for fm in masks["official"] for m in fm]))
+    if "official_fp32" in sides:
+        out["engine_bf16_speedup_vs_official_fp32"] = med["official_fp32"]["total"] / med["engine"]["total"]
+        out["official_bf16_speedup_vs_official_fp32"] = med["official_fp32"]["total"] / med["official"]["total"]
+        out["iou_official_bf16_vs_official_fp32"] = iou_stats(masks["official"], masks["official_fp32"])
     return out, masks
 
 
@@ -141,39 +184,40 @@ def iou_stats(a, b):
     return {"min": float(min(ious)), "mean": float(np.mean(ious)), "n": len(ious)}
 
 
-def speed_runs(args, cfg, video):
-    runs, masks_fp32 = {}, {}
+def speed_runs(args, cfg, video, gate):
+    runs, engine_fp32_masks = {}, {}
     S, N = cfg["size"], cfg["frames"]
     frames = U.decode_frames(video, N)
     imgs = torch.cat([preprocess(f, S) for f in frames])
     m32 = U.make_model(S, "fp32")
     m16 = U.make_model(S, "bf16")
-    pred = build_official(m32)
+    pred, pred_ref = build_official(m32), build_official(m32)  # pred_ref: official fp32 beside bf16
+
+    def sides(model, bf16, n_frames):
+        out = {"official": OfficialSide(pred, imgs[:n_frames], H, W, bf16=bf16), "engine": EngineSide(model)}
+        if bf16:
+            out["official_fp32"] = OfficialSide(pred_ref, imgs[:n_frames], H, W)
+        return out
+
+    H, W = frames[0].shape[:2]
     for model in (m32, m16):  # untimed warm-up: first-call costs (oneDNN primitives, allocator)
-        run_pair(model, pred, frames[:3], imgs[:3], 1, 0, official_bf16=model is m16)
+        run_sides(sides(model, model is m16, 3), frames[:3], 1, 1)
     for dtype, model in (("fp32", m32), ("bf16", m16)):
         for n in cfg["objects"]:
             key = f"{dtype}_{n}obj_{S}px"
             print(f"... {key}", flush=True)
             load0 = U.loadavg()
-            r, masks = run_pair(model, pred, frames, imgs, n, cfg["warmup"], official_bf16=dtype == "bf16")
+            r, masks = run_sides(sides(model, dtype == "bf16", N), frames, n, cfg["warmup"], gate=gate)
             r.update(size=S, objects=n, dtype=dtype, frames=N, warmup=cfg["warmup"],
                      loadavg_1min_start_end=[load0[0], U.loadavg()[0]])
             if dtype == "fp32":
-                masks_fp32[n] = masks
+                engine_fp32_masks[n] = masks["engine"]
             else:
-                ref = runs[f"fp32_{n}obj_{S}px"]
-                r["engine_bf16_speedup_vs_official_fp32"] = (
-                    ref["official"]["median_s"]["total"] / r["engine"]["median_s"]["total"])
-                r["official_bf16_speedup_vs_official_fp32"] = (
-                    ref["official"]["median_s"]["total"] / r["official"]["median_s"]["total"])
-                r["iou_engine_bf16_vs_engine_fp32"] = iou_stats(masks["engine"], masks_fp32[n]["engine"])
-                r["iou_official_bf16_vs_official_fp32"] = iou_stats(masks["official"],
-                                                                    masks_fp32[n]["official"])
+                r["iou_engine_bf16_vs_engine_fp32"] = iou_stats(masks["engine"], engine_fp32_masks[n])
             runs[key] = r
             del masks
             gc.collect()
-    del masks_fp32, m32, m16, pred, imgs
+    del engine_fp32_masks, m32, m16, pred, pred_ref, imgs
     gc.collect()
     S, N = cfg["hi_size"], cfg["hi_frames"]
     key = f"fp32_1obj_{S}px"
@@ -181,8 +225,9 @@ def speed_runs(args, cfg, video):
     frames = frames[:N]
     m = U.make_model(S, "fp32")
     load0 = U.loadavg()
-    r, _ = run_pair(m, build_official(m), frames, torch.cat([preprocess(f, S) for f in frames]), 1,
-                    cfg["hi_warmup"])
+    imgs = torch.cat([preprocess(f, S) for f in frames])
+    r, _ = run_sides({"official": OfficialSide(build_official(m), imgs, H, W), "engine": EngineSide(m)},
+                     frames, 1, cfg["hi_warmup"], gate=gate)
     r.update(size=S, objects=1, dtype="fp32", frames=N, warmup=cfg["hi_warmup"],
              loadavg_1min_start_end=[load0[0], U.loadavg()[0]],
              note="short clip: the memory bank is not full yet (fills at frame 7)")
@@ -190,58 +235,7 @@ def speed_runs(args, cfg, video):
     return runs
 
 
-# ---- memory (each side in its own process) -----------------------------------------------
-
-def mem_engine(p):
-    base0 = U.rss_mib()
-    frames = U.decode_frames(Path(p["video"]), p["cycle"])
-    model = U.make_model(p["size"], "fp32")
-    tr = StreamTracker(model)
-    gc.collect()
-    base = U.rss_mib()
-    tr.track(frames[0])
-    for i, pt in enumerate(clicks(p["objects"], frames[0].shape[1], frames[0].shape[0])):
-        tr.add_prompt(i + 1, Prompt.from_points([pt], [1]))
-    samples = [(0, U.rss_mib(), tr.nbytes())]
-    t0 = time.perf_counter()
-    for t in range(1, p["frames"]):
-        tr.track(frames[t % len(frames)])
-        if t % p["every"] == 0 or t == p["frames"] - 1:
-            samples.append((t, U.rss_mib(), tr.nbytes()))
-    return {"rss_process_start_mib": base0, "rss_before_stream_mib": base,
-            "samples": [{"frame": t, "rss_mib": round(r, 2), "tracker_nbytes": b} for t, r, b in samples],
-            "seconds_per_frame_mean": (time.perf_counter() - t0) / max(1, p["frames"] - 1)}
-
-
-def mem_official(p):
-    base0 = U.rss_mib()
-    frames = U.decode_frames(Path(p["video"]), p["cycle"])
-    H, W = frames[0].shape[:2]
-    cyc = [preprocess(f, p["size"]) for f in frames]
-    pts = clicks(p["objects"], W, H)
-    del frames
-    model = U.make_model(p["size"], "fp32")
-    pred = build_official(model)
-    del model
-    gc.collect()
-    base = U.rss_mib()
-    # the official loader materialises every frame as float32 (N, 3, S, S) up front
-    imgs = torch.cat([cyc[i % len(cyc)] for i in range(p["frames"])])
-    off = Official(pred, imgs, H, W)
-    del imgs
-    after_init = U.rss_mib()
-    for i, pt in enumerate(pts):
-        off.add_points(0, i + 1, [pt], [1])
-    samples = []
-    t0 = time.perf_counter()
-    for t, _ in off.propagate():
-        if t % p["every"] == 0 or t == p["frames"] - 1:
-            samples.append((t, U.rss_mib(), U.tensor_bytes(off.state)))
-    return {"rss_process_start_mib": base0, "rss_before_init_state_mib": base,
-            "rss_after_init_state_mib": after_init,
-            "samples": [{"frame": t, "rss_mib": round(r, 2), "state_tensor_bytes": b} for t, r, b in samples],
-            "seconds_per_frame_mean": (time.perf_counter() - t0) / p["frames"]}
-
+# ---- memory (each side in its own process: _bench_util.mem_engine / mem_official) ---------
 
 def run_child(kind, params):
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
@@ -268,17 +262,19 @@ def memory_runs(cfg, video):
     print(f"... memory: official, {cfg['mem_official_frames']} frames (subprocess)", flush=True)
     off = run_child("mem-official", dict(common, frames=cfg["mem_official_frames"],
                                          every=cfg["mem_official_every"]))
-    n, s = cfg["mem_official_frames"], off["samples"]
-    init_per_frame = (off["rss_after_init_state_mib"] - off["rss_before_init_state_mib"]) / n
-    prop = U.linear_slope([x["frame"] for x in s], [x["rss_mib"] for x in s])
+    n, s, S, k = cfg["mem_official_frames"], off["samples"], cfg["mem_size"], cfg["mem_objects"]
+    # RSS alone under-reports at small sizes (glibc reuses the heap freed by decoding and model
+    # building), so the held bytes are also counted exactly: frames + state tensors' growth.
+    init_rss = (off["rss_after_init_state_mib"] - off["rss_before_init_state_mib"]) / n
+    prop_rss = U.linear_slope([x["frame"] for x in s], [x["rss_mib"] for x in s])
     state = U.linear_slope([x["frame"] for x in s], [x["state_tensor_bytes"] / 2**20 for x in s])
+    frames = 3 * S * S * 4 / 2**20
     X = cfg["mem_extrapolate"]
-    off.update(init_state_mib_per_frame=init_per_frame, propagate_rss_mib_per_frame=prop,
-               propagate_state_tensor_mib_per_frame=state, total_mib_per_frame=init_per_frame + prop,
-               **{f"extrapolated_rss_at_{X}_frames_mib":
-                  off["rss_before_init_state_mib"] + X * (init_per_frame + prop)},
-               frames_float32_mib_per_frame=3 * cfg["mem_size"] ** 2 * 4 / 2**20,
-               frames_float32_mib_per_frame_at_1024=3 * 1024 * 1024 * 4 / 2**20)
+    off.update(rss_init_state_mib_per_frame=init_rss, rss_propagate_mib_per_frame=prop_rss,
+               frames_float32_mib_per_frame=frames, state_tensor_growth_mib_per_frame=state,
+               held_mib_per_frame=frames + state,
+               **{f"extrapolated_rss_at_{X}_frames_mib": off["rss_before_init_state_mib"] + X * (frames + state),
+                  f"extrapolated_held_at_{X}_frames_1024px_{k}obj_mib": X * (12.0 + state * (1024 / S) ** 2)})
     return {"size": cfg["mem_size"], "objects": cfg["mem_objects"], "engine": eng, "official": off}
 
 
@@ -290,11 +286,14 @@ def targets(res, cfg):
         r = res["runs"].get(f"fp32_{n}obj_{S}px")
         if r:
             v = r["ratio_engine_over_official"]["total"]
-            out[f"fp32_{n}obj_time_ratio<={lim}"] = {"value": v, "met": v <= lim}
+            out[f"fp32_{n}obj_time_ratio<={lim}"] = {"value": v, "met": v <= lim,
+                                                     "uncontended": r["frames_used_are_uncontended"]}
     for n in cfg["objects"]:
         r = res["runs"][f"bf16_{n}obj_{S}px"]
         v = r["engine_bf16_speedup_vs_official_fp32"]
-        out[f"bf16_{n}obj_speedup_vs_official_fp32>={T_BF16_SPEEDUP}"] = {"value": v, "met": v >= T_BF16_SPEEDUP}
+        ok = r["frames_used_are_uncontended"]
+        out[f"bf16_{n}obj_speedup_vs_official_fp32>={T_BF16_SPEEDUP}"] = {"value": v, "met": v >= T_BF16_SPEEDUP,
+                                                                         "uncontended": ok}
         v = r["iou_engine_bf16_vs_engine_fp32"]["min"]
         out[f"bf16_{n}obj_min_iou_vs_fp32>={T_BF16_IOU}"] = {"value": v, "met": v >= T_BF16_IOU}
     if "memory" in res:
@@ -307,16 +306,18 @@ def print_report(res):
     hdr = f"{'run':<18}{'side':<10}{'total':>8}" + "".join(f"{k[:10]:>11}" for k in STAGE_KEYS) + "  calls/frame"
     print("\nseconds per frame (median after warm-up)\n" + hdr + "\n" + "-" * len(hdr))
     for key, r in res["runs"].items():
-        for side in ("official", "engine"):
+        for side in [k for k in ("official", "engine", "official_fp32") if k in r]:
             m, c = r[side]["median_s"], r[side]["calls_per_frame"]
-            print(f"{key if side == 'official' else '':<18}{side:<10}{m['total']:>8.3f}"
+            label = {"official_fp32": "off. fp32"}.get(side, side)
+            print(f"{key if side == 'official' else '':<18}{label:<10}{m['total']:>8.3f}"
                   + "".join(f"{m[k]:>11.3f}" for k in STAGE_KEYS) + "  " + "/".join(f"{c[k]:g}" for k in U.STAGES))
         q = r["ratio_engine_over_official"]
         print(f"{'':<18}{'eng/off':<10}{q['total']:>8.2f}" + "".join(f"{q[k]:>11.2f}" for k in U.STAGES)
-              + f"   IoU eng~off min {r['iou_engine_vs_official']['min']:.4f}")
+              + f"   IoU eng~off min {r['iou_engine_vs_official']['min']:.4f}; frames {len(r['frames_used'])}"
+              + ("" if r["frames_used_are_uncontended"] else " CONTENDED"))
         if "engine_bf16_speedup_vs_official_fp32" in r:
             print(f"{'':<18}bf16: engine {r['engine_bf16_speedup_vs_official_fp32']:.2f}x, official "
-                  f"{r['official_bf16_speedup_vs_official_fp32']:.2f}x faster than official fp32; "
+                  f"{r['official_bf16_speedup_vs_official_fp32']:.2f}x faster than official fp32 (same run); "
                   f"IoU engine bf16~fp32 min {r['iou_engine_bf16_vs_engine_fp32']['min']:.4f} "
                   f"mean {r['iou_engine_bf16_vs_engine_fp32']['mean']:.4f} (official bf16~fp32 min "
                   f"{r['iou_official_bf16_vs_official_fp32']['min']:.4f})")
@@ -329,12 +330,15 @@ def print_report(res):
               f"{e['rss_growth_last80pct_mib']:+.1f} MiB ({e['rss_slope_kib_per_frame']:+.2f} KiB/frame), "
               f"nbytes {e['tracker_nbytes_range_after_warmup']}")
         x = [k for k in o if k.startswith("extrapolated_rss_at")][0]
-        print(f"  official: init_state {o['init_state_mib_per_frame']:.3f} MiB/frame + propagate "
-              f"{o['propagate_rss_mib_per_frame']:.3f} MiB/frame (state tensors "
-              f"{o['propagate_state_tensor_mib_per_frame']:.3f}); {x}: {o[x]:.0f} MiB")
+        y = [k for k in o if k.startswith("extrapolated_held_at")][0]
+        print(f"  official: holds frames {o['frames_float32_mib_per_frame']:.3f} + state "
+              f"{o['state_tensor_growth_mib_per_frame']:.4f} MiB/frame (RSS measured: init_state "
+              f"{o['rss_init_state_mib_per_frame']:.3f} + propagate {o['rss_propagate_mib_per_frame']:.4f});"
+              f"\n            {x}: {o[x]:.0f} MiB; {y}: {o[y]:.0f} MiB")
     print("\ntargets")
     for k, v in res["targets"].items():
-        print(f"  {k:<40} {v['value']:>8.3f}  {'met' if v['met'] else 'NOT met'}")
+        print(f"  {k:<40} {v['value']:>8.3f}  {'met' if v['met'] else 'NOT met'}"
+              + ("  (timed under contention from other jobs)" if v.get("uncontended") is False else ""))
 
 
 def main():
@@ -343,12 +347,16 @@ def main():
     ap.add_argument("--out", type=Path, default=U.REPO / "benchmarks/results/engine_vs_official.json")
     ap.add_argument("--video", default="02_cups.mp4", help="clip in ../shared/data/videos")
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--idle-wait", type=float,
+                    help="before each timed step wait up to this long for other jobs to leave the CPUs idle "
+                         "(default: quick 5 s, full 600 s)")
+    ap.add_argument("--idle-budget", type=float, help="total seconds the gate may wait (quick 60, full 3000)")
     ap.add_argument("--_child", help=argparse.SUPPRESS)
     ap.add_argument("--_child-out", help=argparse.SUPPRESS)
     ap.add_argument("--_child-params", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args._child:
-        fn = {"mem-engine": mem_engine, "mem-official": mem_official}[args._child]
+        fn = {"mem-engine": U.mem_engine, "mem-official": U.mem_official}[args._child]
         with torch.inference_mode():
             Path(args._child_out).write_text(json.dumps(fn(json.loads(args._child_params))))
         return
@@ -358,7 +366,14 @@ def main():
            "weights": "random seed 0, prompt encoder/mask decoder gains as tests/engine/factories.py"},
            "machine": U.machine_info()}
     t0 = time.time()
-    res["runs"] = speed_runs(args, cfg, video)
+    if args.idle_wait is None:
+        args.idle_wait = 5.0 if args.quick else 600.0
+    if args.idle_budget is None:
+        args.idle_budget = 60.0 if args.quick else 3000.0
+    gate = U.IdleGate(args.idle_wait, args.idle_budget)
+    res["runs"] = speed_runs(args, cfg, video, gate)
+    res["machine"]["idle_gate"] = {"max_wait_per_step_s": args.idle_wait, "budget_s": args.idle_budget,
+                                   "waited_total_s": gate.waited_total, "clean_threshold": CLEAN}
     if not args.skip_memory:
         res["memory"] = memory_runs(cfg, video)
     res["targets"] = targets(res, cfg)
