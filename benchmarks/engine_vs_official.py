@@ -374,13 +374,19 @@ def main():
     res["runs"] = speed_runs(args, cfg, video, gate)
     res["machine"]["idle_gate"] = {"max_wait_per_step_s": args.idle_wait, "budget_s": args.idle_budget,
                                    "waited_total_s": gate.waited_total, "clean_threshold": CLEAN}
+
+    def save(final):
+        res["targets"] = targets(res, cfg)
+        res["machine"]["loadavg_at_end"] = U.loadavg()
+        res["wall_s"] = time.time() - t0
+        res["complete"] = final
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(res, indent=1))
+
+    save(final=args.skip_memory)  # keep the speed results if the long memory runs get interrupted
     if not args.skip_memory:
         res["memory"] = memory_runs(cfg, video)
-    res["targets"] = targets(res, cfg)
-    res["machine"]["loadavg_at_end"] = U.loadavg()
-    res["wall_s"] = time.time() - t0
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=1))
+        save(final=True)
     print_report(res)
     print(f"\nwrote {args.out} ({res['wall_s']:.0f} s)")
 
