@@ -19,11 +19,10 @@ VIDEOS = REPO.parent / "shared/data/videos"
 TINY = "configs/sam2.1/sam2.1_hiera_t.yaml"
 
 # Seeded random weights at the default init give masks that barely depend on the prompt
-# or the frame (IoU comparisons would be vacuous). Same gains as tests/engine/factories.py:
+# or the frame (IoU comparisons would be vacuous). The gains live in engine/reference.py:
 # scale prompt encoder / mask decoder weights so masks differ between objects and frames.
 # Speed does not depend on the weights' values.
-DISCRIMINATIVE_GAINS = (("sam_prompt_encoder.", 3.0), ("sam_mask_decoder.", 3.0),
-                        ("sam_mask_decoder.pred_obj_score_head.layers.2.", 3.0))
+from vos_service.engine.reference import DISCRIMINATIVE_GAINS, scale_weights  # noqa: E402
 
 # stage name -> attribute path on a SAM2Base instance (the official predictor is one too)
 STAGES = {
@@ -129,13 +128,8 @@ def decode_frames(video: Path, count: int, start: int = 0) -> list[np.ndarray]:
 def make_model(image_size: int, dtype: str = "fp32", seed: int = 0, gains=DISCRIMINATIVE_GAINS):
     from vos_service.engine.model import ModelSpec, build_model
 
-    m = build_model(ModelSpec(TINY, random_init_seed=seed, image_size=image_size, dtype=dtype))
-    with torch.no_grad():
-        for name, p in m.sam.named_parameters():
-            for prefix, gain in gains:
-                if p.dim() >= 2 and name.startswith(prefix):
-                    p.mul_(gain)
-    return m
+    return scale_weights(build_model(ModelSpec(TINY, random_init_seed=seed, image_size=image_size, dtype=dtype)),
+                         gains)
 
 
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:

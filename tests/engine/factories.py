@@ -11,19 +11,10 @@ import torch
 from tests.conftest import VIDEOS
 from vos_service.engine.frames import preprocess
 from vos_service.engine.model import LoadedModel, ModelSpec, build_model
+from vos_service.engine.reference import DISCRIMINATIVE_GAINS, scale_weights
 from vos_service.engine.tracker import StreamTracker, TrackerConfig
 
 TINY = "configs/sam2.1/sam2.1_hiera_t.yaml"
-
-
-# Seeded random weights at the default init make masks that barely depend on the
-# prompt or the frame, so a parity test on them could hardly fail. Scaling the
-# prompt encoder and mask decoder weights (and the object-score head once more)
-# gives masks that differ between objects and frames and object scores that
-# cross zero, while the memory loop stays numerically stable (a batched and a
-# one-at-a-time run still agree to ~1e-5).
-DISCRIMINATIVE_GAINS = (("sam_prompt_encoder.", 3.0), ("sam_mask_decoder.", 3.0),
-                        ("sam_mask_decoder.pred_obj_score_head.layers.2.", 3.0))
 
 
 def make_model(image_size: int = 256, seed: int = 0, dtype: str = "fp32",
@@ -36,16 +27,6 @@ def make_model(image_size: int = 256, seed: int = 0, dtype: str = "fp32",
 def make_nano_model(seed: int = 0, gains=DISCRIMINATIVE_GAINS) -> LoadedModel:
     """The project's 2.3 M-parameter 'nano' architecture (256 px) with seeded random weights."""
     return scale_weights(build_model(ModelSpec("nano", random_init_seed=seed)), gains)
-
-
-def scale_weights(m: LoadedModel, gains) -> LoadedModel:
-    """Multiply every >= 2-D parameter whose name starts with a prefix by its gain."""
-    with torch.no_grad():
-        for name, p in m.sam.named_parameters():
-            for prefix, gain in gains:
-                if p.dim() >= 2 and name.startswith(prefix):
-                    p.mul_(gain)
-    return m
 
 
 def make_tracker(model: LoadedModel | None = None, **config) -> StreamTracker:

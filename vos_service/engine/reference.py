@@ -18,6 +18,25 @@ import torch
 from .model import VIDEO_OVERRIDES, LoadedModel
 
 
+# Seeded random weights at the default init make masks that barely depend on the
+# prompt or the frame, so a parity check on them could hardly fail. Scaling the
+# prompt encoder and mask decoder weights (and the object-score head once more)
+# gives masks that differ between objects and frames and object scores that
+# cross zero, while the memory loop stays numerically stable.
+DISCRIMINATIVE_GAINS = (("sam_prompt_encoder.", 3.0), ("sam_mask_decoder.", 3.0),
+                        ("sam_mask_decoder.pred_obj_score_head.layers.2.", 3.0))
+
+
+def scale_weights(model: LoadedModel, gains=DISCRIMINATIVE_GAINS) -> LoadedModel:
+    """Multiply every >= 2-D parameter whose name starts with a prefix by its gain (in place)."""
+    with torch.no_grad():
+        for name, p in model.sam.named_parameters():
+            for prefix, gain in gains:
+                if p.dim() >= 2 and name.startswith(prefix):
+                    p.mul_(gain)
+    return model
+
+
 def build_official(model: LoadedModel, *, correct_as_cond: bool = True):
     """An official SAM2VideoPredictor with the same config, image size and weights as `model`."""
     from sam2.build_sam import build_sam2_video_predictor
