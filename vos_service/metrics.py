@@ -65,5 +65,13 @@ class Metrics:
         """Expose /metrics over HTTP; returns the bound port (port 0 picks one), None if off."""
         if port < 0:
             return None
-        server, _ = start_http_server(port, addr=host, registry=self.registry)
-        return server.server_address[1]
+        self._http, _ = start_http_server(port, addr=host, registry=self.registry)
+        return self._http.server_address[1]
+
+    def stop_serving(self) -> None:
+        """Close the /metrics endpoint (its port and thread), if serving."""
+        http = getattr(self, "_http", None)
+        if http is not None:
+            http.shutdown()
+            http.server_close()
+            self._http = None

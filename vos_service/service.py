@@ -72,8 +72,9 @@ class Service:
         self._stop_redis()
 
     def _stop_redis(self) -> None:
+        self.metrics.stop_serving()
         if self.redis is not None:
-            self.redis.stop()
+            self.redis.close()  # stops the server and removes its temp dir
             self.redis = None
 
 

@@ -133,6 +133,8 @@ def test_redis_outage_beyond_the_buffer_drops_oldest_and_counts_exactly():
             results = [e async for e in client.stream("cam", frames, mode="lossless", initial_prompts=[(1, CLICK)])
                        if isinstance(e, Result)]
             assert len(results) == 10
+            # stream_closed is published just after the client sees the call end
+            await wait_for(lambda: svc.manager.publisher.redis.stats().submitted == 13)
             stats = svc.manager.publisher.redis.stats()
             # 10 masklets + stream_opened + object_added + stream_closed events went through a 6-slot buffer
             assert stats.dropped == 13 - 6
