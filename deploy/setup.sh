@@ -13,5 +13,5 @@ PY=${PYTHON:-python3}
 PIP=(.venv/bin/pip install -q --disable-pip-version-check)
 "${PIP[@]}" 'torch==2.14.1' 'torchvision==0.29.1'
 .venv/bin/python -c "import sam2" 2>/dev/null || SAM2_BUILD_CUDA=0 "${PIP[@]}" --no-build-isolation 'sam2==1.1.0'
-"${PIP[@]}" -e '.[test]'
+"${PIP[@]}" -e '.[test,train]'
 .venv/bin/python -c "import torch, sam2, vos_service; print('setup ok: torch', torch.__version__)"

@@ -8,7 +8,7 @@ import sys
 
 import grpc
 
-from . import eval_cli, serve_cli, stream_cli, track_cli, watch_cli, weights_cli
+from . import eval_cli, serve_cli, stream_cli, track_cli, train_cli, watch_cli, weights_cli
 from .engine.errors import EngineError
 
 
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_cli.add_subparser(sub)
     stream_cli.add_subparsers(sub)
     track_cli.add_subparser(sub)
+    train_cli.add_subparser(sub)
     watch_cli.add_subparser(sub)
     weights_cli.add_subparser(sub)
     return p

@@ -1,0 +1,46 @@
+"""What a training run is: every knob in one typed, serialisable place."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    arch: str = "nano"               # a project architecture (engine.model.ARCHITECTURES) or sam2 config
+    steps: int = 20_000              # optimiser steps in the whole run (the LR schedule spans them)
+    clips_per_step: int = 2          # videos per batch
+    frames_per_clip: int = 8         # frames per video; memory is active from frame 1 on
+    max_objects: int = 3             # tracked objects per clip: 1..max_objects
+    seed: int = 0                    # data order and SAM2Train's prompt sampling
+    lr: float = 1e-3                 # peak AdamW learning rate (from scratch, not fine-tuning)
+    min_lr_ratio: float = 0.05       # cosine decays to lr * min_lr_ratio at `steps`
+    warmup_steps: int = 300
+    weight_decay: float = 0.05       # on weight matrices only, not norms and biases
+    grad_clip: float = 1.0
+    # Prompt simulation (SAM2Train). The service's usual start is one click on frame 0,
+    # so points dominate; boxes and full masks keep the other prompt kinds working.
+    prob_point_input: float = 0.8    # else the GT mask is the first-frame prompt
+    prob_box_input: float = 0.2      # of point inputs, a box instead of a click
+    frames_to_correct: int = 2       # frame 0 + up to one more frame get correction clicks
+    correction_points: int = 7       # iterative correction clicks per corrected frame
+    # Losses (weights of the official SAM 2.1 training configs).
+    loss_mask: float = 20.0
+    loss_dice: float = 1.0
+    loss_iou: float = 1.0
+    loss_class: float = 1.0
+    # Bookkeeping
+    log_every: int = 20
+    checkpoint_every: int = 100
+    threads: int = 0                 # torch intra-op threads; 0 = torch's default
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown training settings: {sorted(unknown)}")
+        return cls(**d)

@@ -1,0 +1,82 @@
+"""Synthetic clips -> SAM2Train batches.
+
+Step ``s`` of a run always sees the same clips (seeds are a function of the run's
+seed and the step), so a resumed run continues the exact data order. Seeds stay
+in the training range: the held-out test set (seeds >= TEST_SEED_START) is never
+drawn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset
+
+from vos_service.engine.frames import normalize
+from vos_service.synth import TEST_SEED_START, Clip, generate_clip
+
+# Odd multiplier: spreads consecutive runs' seeds apart without collisions inside a run.
+_RUN_STRIDE = 7_919
+
+
+@dataclass(frozen=True)
+class ClipPlan:
+    seed: int
+    num_objects: int
+
+
+def plan_step(run_seed: int, step: int, clips_per_step: int, max_objects: int) -> list[ClipPlan]:
+    """Which clips step ``step`` trains on."""
+    plans = []
+    for b in range(clips_per_step):
+        seed = (run_seed * _RUN_STRIDE + step * clips_per_step + b) % TEST_SEED_START
+        n = 1 + int(np.random.default_rng([seed, 99]).integers(max_objects))
+        plans.append(ClipPlan(seed=seed, num_objects=n))
+    return plans
+
+
+def to_batch(clips: list[Clip]):
+    """Clips of equal length and model-sized square frames -> training.utils BatchedVideoDatapoint."""
+    from training.utils.data_utils import BatchedVideoDatapoint, BatchedVideoMetaData
+
+    t_len = len(clips[0].frames)
+    imgs = torch.stack([  # [T, B, 3, S, S]
+        torch.cat([normalize(torch.from_numpy(f).permute(2, 0, 1)) for f in clip.frames]) for clip in clips
+    ], dim=1)
+    masks, obj_idx, ident = [], [], []
+    for b, clip in enumerate(clips):
+        labels = torch.from_numpy(np.stack(clip.masks))  # [T, S, S] object ids
+        for oid in clip.object_ids:
+            masks.append(labels == oid)
+            obj_idx.append(torch.stack([torch.arange(t_len), torch.full((t_len,), b)], dim=1))
+            ident.append(torch.stack([torch.full((t_len,), b), torch.full((t_len,), oid), torch.arange(t_len)],
+                                     dim=1))
+    masks_t = torch.stack(masks, dim=1)  # [T, O, S, S]
+    size = torch.tensor(clips[0].frames[0].shape[:2]).expand(t_len, len(masks), 2)
+    meta = BatchedVideoMetaData(unique_objects_identifier=torch.stack(ident, dim=1), frame_orig_size=size,
+                                batch_size=[t_len])
+    return BatchedVideoDatapoint(img_batch=imgs, obj_to_frame_idx=torch.stack(obj_idx, dim=1).int(),
+                                 masks=masks_t, metadata=meta, dict_key="synth", batch_size=[t_len])
+
+
+class SynthStream(IterableDataset):
+    """Batches for steps start, start+1, ... (generated in a DataLoader worker)."""
+
+    def __init__(self, run_seed: int, start_step: int, clips_per_step: int, frames_per_clip: int,
+                 max_objects: int, image_size: int):
+        self.run_seed, self.start_step = run_seed, start_step
+        self.clips_per_step, self.frames_per_clip = clips_per_step, frames_per_clip
+        self.max_objects, self.image_size = max_objects, image_size
+
+    def __iter__(self) -> Iterator:
+        torch.set_num_threads(1)  # the worker generates; the main process owns the cores for training
+        step = self.start_step
+        while True:
+            plans = plan_step(self.run_seed, step, self.clips_per_step, self.max_objects)
+            clips = [generate_clip(p.seed, num_frames=self.frames_per_clip, size=(self.image_size,) * 2,
+                                   num_objects=p.num_objects) for p in plans]
+            yield step, to_batch(clips)
+            step += 1

@@ -1,0 +1,72 @@
+"""Turn a training run into a shipped model: weights + a JSON card with its measured scores.
+
+``ship`` exports the run's weights into vos_service/weights/<name>.pt, evaluates them
+on the held-out synthetic test set (one click, DAVIS J&F; the repeat-first-frame
+baseline; one corrective click after each failure) and writes <name>.json beside
+them. The card's ``test_subset`` entry is what tests/train/test_shipped.py checks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from vos_service.engine.model import ModelSpec, build_model
+from vos_service.engine.shipped import WEIGHTS_DIR
+from vos_service.eval.tracking import HeldOutProtocol, correction_gain, repeat_first_frame, score_clips, track_one_click
+from vos_service.train.export import export_weights
+from vos_service.train.trainer import CHECKPOINT
+
+TEST_SUBSET = 4  # the first clips of the held-out set, re-scored by the tests
+
+
+def evaluate_weights(weights: Path, config: str, protocol: HeldOutProtocol = HeldOutProtocol()) -> dict:
+    """Every number the card reports, measured now."""
+    model = build_model(ModelSpec(config, checkpoint=weights))
+    clips = protocol.clip_list()
+    t0 = time.perf_counter()
+    report = score_clips(clips, lambda c: track_one_click(model, c))
+    seconds = time.perf_counter() - t0
+    subset = score_clips(clips[:TEST_SUBSET], lambda c: track_one_click(model, c))
+    baseline = score_clips(clips, repeat_first_frame)
+    fixes = correction_gain(model, clips)
+    frames = sum(len(c.frames) for c in clips)
+    return {
+        "protocol": asdict(protocol) | {"prompt": "one center click per object on frame 0",
+                                        "scored_frames": "1..T-2 (DAVIS)"},
+        "heldout": {"J&F": report.jf_mean, "J": report.j_mean, "F": report.f_mean, "J-Recall": report.j_recall,
+                    "J-Decay": report.j_decay, "objects": report.num_objects,
+                    "ms_per_frame": 1000 * seconds / frames},
+        "repeat_first_frame": {"J&F": baseline.jf_mean, "J": baseline.j_mean, "F": baseline.f_mean},
+        "test_subset": {"clips": TEST_SUBSET, "J&F": subset.jf_mean, "J": subset.j_mean, "F": subset.f_mean},
+        "correction": {
+            "objects_failed": len(fixes), "threshold_J": 0.5,
+            "J_after_without": float(np.mean([f.j_after_without for f in fixes])) if fixes else None,
+            "J_after_with": float(np.mean([f.j_after_with for f in fixes])) if fixes else None,
+            "improved": sum(f.j_after_with > f.j_after_without for f in fixes),
+        },
+    }
+
+
+def ship(run_dir: Path, name: str = "nano", out_dir: Path = WEIGHTS_DIR,
+         protocol: HeldOutProtocol = HeldOutProtocol()) -> dict:
+    weights = out_dir / f"{name}.pt"
+    meta = export_weights(Path(run_dir) / CHECKPOINT, weights)
+    import torch
+    params = sum(v.numel() for v in torch.load(weights, weights_only=True)["model"].values())
+    card = {
+        "name": name, "config": meta["arch"], "file": weights.name,
+        "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(), "size_bytes": weights.stat().st_size,
+        "params": params,
+        "training": {"steps": meta["steps"], "train_seconds": meta["train_seconds"], "config": meta["config"],
+                     "machine": f"{platform.machine()} CPU, torch threads {torch.get_num_threads()}"},
+        "eval": evaluate_weights(weights, meta["arch"], protocol),
+    }
+    (out_dir / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
+    return card

@@ -1,0 +1,70 @@
+"""`vos-service train {run,ship}`: train a SAM 2 model on synthetic video, then ship it.
+
+    vos-service train run runs/nano --steps 5000     # starts, or resumes runs/nano/last.pt
+    vos-service train ship runs/nano --name nano     # weights + card into vos_service/weights/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import fields
+from pathlib import Path
+
+from vos_service.train.config import TrainConfig
+
+_TUNABLE = ("steps", "clips_per_step", "frames_per_clip", "max_objects", "seed", "lr", "warmup_steps",
+            "checkpoint_every", "log_every", "threads")
+
+
+def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("train", help="train a SAM 2 model on synthetic video, or ship a trained one",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = p.add_subparsers(dest="train_command", required=True, metavar="{run,ship}")
+    run = actions.add_parser("run", help="start or resume a training run (resumes if RUN_DIR/last.pt exists)")
+    run.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    defaults = TrainConfig()
+    types = {f.name: f.type for f in fields(TrainConfig)}
+    for name in _TUNABLE:
+        run.add_argument("--" + name.replace("_", "-"), type=float if types[name] == "float" else int,
+                         default=None, help=f"default {getattr(defaults, name)} (a resumed run keeps its own, "
+                                            "except --steps, which extends or shortens it)")
+    run.add_argument("--arch", default=None, help=f"architecture (default {defaults.arch})")
+    run.add_argument("--until", type=int, default=None, help="stop at this step (the schedule still spans --steps)")
+    run.add_argument("--workers", type=int, default=1, help="data generation processes (0 = in the trainer)")
+    run.add_argument("--no-progress", action="store_true")
+    run.set_defaults(func=_run)
+
+    sh = actions.add_parser("ship", help="export RUN_DIR's weights into the package and measure them")
+    sh.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    sh.add_argument("--name", default="nano")
+    sh.add_argument("--out-dir", type=Path, default=None, help="default: the package's weights folder")
+    sh.add_argument("--clips", type=int, default=30, help="held-out clips to evaluate on")
+    sh.set_defaults(func=_ship)
+    return p
+
+
+def _run(args: argparse.Namespace) -> int:
+    from vos_service.train.trainer import CHECKPOINT, Trainer
+
+    given = {k: getattr(args, k) for k in _TUNABLE + ("arch",) if getattr(args, k) is not None}
+    resuming = (args.run_dir / CHECKPOINT).is_file()
+    if resuming and set(given) - {"steps"}:
+        raise SystemExit(f"error: {args.run_dir} holds a run; only --steps may change on resume "
+                         f"(got {sorted(set(given) - {'steps'})})")
+    cfg = TrainConfig(**given) if not resuming else (TrainConfig(steps=given["steps"]) if "steps" in given else None)
+    trainer = Trainer(args.run_dir, cfg)
+    print(f"{'resuming' if resuming else 'starting'} {args.run_dir} at step {trainer.step} of {trainer.cfg.steps}")
+    trainer.run(until_step=args.until, progress=not args.no_progress, workers=args.workers)
+    print(f"step {trainer.step}, {trainer.elapsed_s / 60:.1f} min of training; checkpoint {trainer.save()}")
+    return 0
+
+
+def _ship(args: argparse.Namespace) -> int:
+    from vos_service.engine.shipped import WEIGHTS_DIR
+    from vos_service.eval.tracking import HeldOutProtocol
+    from vos_service.train.ship import ship
+
+    card = ship(args.run_dir, args.name, args.out_dir or WEIGHTS_DIR, HeldOutProtocol(clips=args.clips))
+    print(json.dumps(card["eval"], indent=2))
+    return 0
