@@ -8,6 +8,7 @@ is started next to the service (embedded), so a fresh machine needs nothing else
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Optional
 
@@ -30,6 +31,30 @@ class Endpoints:
     redis_url: Optional[str]
 
 
+def build_model_off_main(spec: ModelSpec) -> LoadedModel:
+    """Build the model in a short-lived thread, so that torch never runs on the main thread.
+
+    Why: torch's CPU ops keep a pool of OpenMP threads per calling thread. A pool left
+    behind by the main thread competed with the worker thread's and halved the worker's
+    speed on a 2-core machine (benchmarks/service_load.json, variant torch-off-main:
+    55.9 -> 30.2 ms per nano frame). The thread exits, and its pool with it.
+    """
+    out: dict = {}
+
+    def build() -> None:
+        try:
+            out["model"] = build_model(spec)
+        except BaseException as e:  # re-raised on the caller's thread
+            out["error"] = e
+
+    th = threading.Thread(target=build, name="vos-model-build")
+    th.start()
+    th.join()
+    if "error" in out:
+        raise out["error"]
+    return out["model"]
+
+
 class Service:
     def __init__(self, settings: Settings, model: Optional[LoadedModel] = None) -> None:
         self.settings = settings
@@ -43,7 +68,7 @@ class Service:
     async def start(self) -> Endpoints:
         s = self.settings
         if self.model is None:
-            self.model = build_model(spec_from_settings(s.model))
+            self.model = build_model_off_main(spec_from_settings(s.model))
         log.info("model %s at %dpx, %s", self.model.spec.config, self.model.image_size, self.model.weights)
         publisher, redis_url = None, None
         if s.redis.enabled:
