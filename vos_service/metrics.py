@@ -15,7 +15,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 # Seconds; CPU inference ranges from milliseconds (nano) to seconds (large at 1024 px).
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-STAGES = ("frame_decode", "encode", "memory_attention", "mask_decode", "memory_encode", "publish")
+STAGES = ("frame_decode", "preprocess", "encode", "memory_attention", "mask_decode", "memory_encode", "upsample",
+          "publish")
 
 
 class Metrics:

@@ -69,7 +69,8 @@ def test_stream_results_also_in_redis_and_metrics_over_http():
             samples = {line.split(" ")[0]: float(line.split(" ")[1]) for line in body.splitlines()
                        if line and not line.startswith("#")}
             assert samples['vos_stage_seconds_count{stage="encode"}'] >= 1
-            for stage in ("frame_decode", "memory_attention", "mask_decode", "memory_encode", "publish"):
+            for stage in ("frame_decode", "preprocess", "memory_attention", "mask_decode", "memory_encode",
+                          "upsample", "publish"):
                 assert samples[f'vos_stage_seconds_count{{stage="{stage}"}}'] >= 7, stage
             assert samples["vos_frame_latency_seconds_count"] == 8
             assert samples["vos_frames_received_total"] == 8 and samples["vos_frames_processed_total"] == 8

@@ -35,7 +35,8 @@ class ImageEncoder:
     @torch.inference_mode()
     def encode(self, frames: list[np.ndarray]) -> list[ImageFeatures]:
         """uint8 (H, W, 3) RGB frames of any sizes -> one ImageFeatures each, in one encoder pass."""
-        images = torch.cat([preprocess(f, self.model.image_size, self.model.device) for f in frames])
+        with self.timer("preprocess"):  # resize + normalise: grows with the camera's resolution
+            images = torch.cat([preprocess(f, self.model.image_size, self.model.device) for f in frames])
         return self.encode_images(images)
 
     @torch.inference_mode()

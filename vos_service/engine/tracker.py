@@ -248,8 +248,9 @@ class StreamTracker:
         if not ids:
             return FrameResult(slot.frame_index, [])
         states = [slot.objects[oid] for oid in ids]
-        logits = upsample_logits(torch.cat([s.low_res for s in states]), slot.height, slot.width)
-        masks = (logits[:, 0] > 0).cpu().numpy()
+        with self.timer("upsample"):  # to the source size: grows with the camera's resolution
+            logits = upsample_logits(torch.cat([s.low_res for s in states]), slot.height, slot.width)
+            masks = (logits[:, 0] > 0).cpu().numpy()
         objs = [ObjectResult(obj_id=oid, mask=m, score=s.score, visible=s.score > 0, iou=s.iou,
                              box=mask_bbox(m), revision=s.revision, prompted=s.prompted)
                 for oid, s, m in zip(ids, states, masks)]
