@@ -1,4 +1,7 @@
-"""Helpers for benchmarks/engine_vs_official.py: stage timers, RSS, frames, models, machine info."""
+"""Helpers for the benchmarks: stage timers, RSS, frames, models, machine info, CPU contention.
+
+engine_vs_official.py uses all of it; service_load.py (via _load_service.py) the machine info,
+load averages and CPU accounting."""
 
 from __future__ import annotations
 
@@ -192,6 +195,14 @@ def _jiffies() -> tuple[int, int]:
     return sum(v) - v[3] - v[4], sum(v)
 
 
+def _idle_now(threshold: float, window: float) -> bool:
+    """Sample the CPUs for `window` s: did all processes together use <= threshold of them?"""
+    b0, n0 = _jiffies()
+    time.sleep(window)
+    b1, n1 = _jiffies()
+    return n1 == n0 or (b1 - b0) / (n1 - n0) <= threshold
+
+
 class Contention:
     """Fraction of the machine's CPU time used by OTHER processes during a with-block."""
 
@@ -206,6 +217,24 @@ class Contention:
         self.others = max(0.0, busy - own) / total if total > 0 else 0.0
 
 
+# Unlike Contention, CpuShare counts this process's reaped children (service_load's client) as its own.
+class CpuShare:
+    """Shares of the machine's CPU during a block: this process, its (reaped) children, others."""
+
+    def __enter__(self) -> "CpuShare":
+        self._j, self._t = _jiffies(), os.times()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        busy, total = (b - a for a, b in zip(self._j, _jiffies()))
+        t, hz = os.times(), os.sysconf("SC_CLK_TCK")
+        own = (t.user - self._t.user + t.system - self._t.system) * hz
+        kids = (t.children_user - self._t.children_user + t.children_system - self._t.children_system) * hz
+        total = max(total, 1)
+        self.service, self.client = own / total, kids / total
+        self.others = max(0.0, busy - own - kids) / total
+
+
 class IdleGate:
     """Waits (bounded per call and in total) until other processes leave the CPUs mostly idle."""
 
@@ -216,15 +245,22 @@ class IdleGate:
     def wait(self) -> float:
         t0 = time.perf_counter()
         while self.max_wait > 0 and self.waited_total < self.budget:
-            b0, n0 = _jiffies()
-            time.sleep(self.window)
-            b1, n1 = _jiffies()
-            if n1 == n0 or (b1 - b0) / (n1 - n0) <= self.threshold:
+            if _idle_now(self.threshold, self.window):
                 break
             if time.perf_counter() - t0 >= self.max_wait:
                 break
             self.waited_total += self.window
         return time.perf_counter() - t0
+
+
+# Unlike IdleGate, idle_wait keeps no budget (its caller charges the seconds it returns) and samples 0.5 s.
+def idle_wait(max_wait: float, threshold: float = 0.1, window: float = 0.5) -> float:
+    """Wait (at most max_wait s) until other processes use <= threshold of the CPUs; seconds waited."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < max_wait:
+        if _idle_now(threshold, window):
+            break
+    return time.monotonic() - t0
 
 
 # clicks on a 1280x720 frame (scaled to the clip's size), one per object

@@ -36,7 +36,7 @@ def build_model_off_main(spec: ModelSpec) -> LoadedModel:
 
     Why: torch's CPU ops keep a pool of OpenMP threads per calling thread. A pool left
     behind by the main thread competed with the worker thread's and halved the worker's
-    speed on a 2-core machine (benchmarks/service_load.json, variant torch-off-main:
+    speed on a 2-core machine (measured with benchmarks/service_load.py before this fix:
     55.9 -> 30.2 ms per nano frame). The thread exits, and its pool with it.
     """
     out: dict = {}
