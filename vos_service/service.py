@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional, TypeVar
 
 from .api.server import build_server, graceful_stop, serve_forever, start_server
 from .config import Settings
@@ -22,6 +22,7 @@ from .runtime.manager import StreamManager
 from .runtime.publishing import RedisStreamsPublisher
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -31,8 +32,8 @@ class Endpoints:
     redis_url: Optional[str]
 
 
-def build_model_off_main(spec: ModelSpec) -> LoadedModel:
-    """Build the model in a short-lived thread, so that torch never runs on the main thread.
+def off_main_thread(fn: Callable[[], T], name: str = "vos-torch-setup") -> T:
+    """Run ``fn`` in a short-lived thread and return its result (or raise its error here).
 
     Why: torch's CPU ops keep a pool of OpenMP threads per calling thread. A pool left
     behind by the main thread competed with the worker thread's and halved the worker's
@@ -41,18 +42,18 @@ def build_model_off_main(spec: ModelSpec) -> LoadedModel:
     """
     out: dict = {}
 
-    def build() -> None:
+    def call() -> None:
         try:
-            out["model"] = build_model(spec)
+            out["value"] = fn()
         except BaseException as e:  # re-raised on the caller's thread
             out["error"] = e
 
-    th = threading.Thread(target=build, name="vos-model-build")
+    th = threading.Thread(target=call, name=name)
     th.start()
     th.join()
     if "error" in out:
         raise out["error"]
-    return out["model"]
+    return out["value"]
 
 
 class Service:
@@ -68,7 +69,8 @@ class Service:
     async def start(self) -> Endpoints:
         s = self.settings
         if self.model is None:
-            self.model = build_model_off_main(spec_from_settings(s.model))
+            spec = spec_from_settings(s.model)
+            self.model = off_main_thread(lambda: build_model(spec))  # torch stays off the main thread
         log.info("model %s at %dpx, %s", self.model.spec.config, self.model.image_size, self.model.weights)
         publisher, redis_url = None, None
         if s.redis.enabled:
