@@ -2,6 +2,7 @@
 
     vos-service train run runs/nano --steps 5000     # starts, or resumes runs/nano/last.pt
     vos-service train ship runs/nano --name nano     # weights + card into vos_service/weights/
+    vos-service train eval --model nano --clips 30   # any model on the held-out synthetic set
 """
 
 from __future__ import annotations
@@ -11,16 +12,18 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
+from vos_service.model_options import add_model_arguments, load_model_from_args
 from vos_service.train.config import TrainConfig
 
-_TUNABLE = ("steps", "clips_per_step", "frames_per_clip", "max_objects", "seed", "lr", "warmup_steps",
-            "checkpoint_every", "log_every", "threads")
+_TUNABLE = ("steps", "image_steps", "image_clips_per_step", "clips_per_step", "frames_per_clip", "max_objects",
+            "correction_points", "seed", "lr", "warmup_steps", "focal_alpha", "checkpoint_every", "log_every",
+            "threads")
 
 
 def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser("train", help="train a SAM 2 model on synthetic video, or ship a trained one",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    actions = p.add_subparsers(dest="train_command", required=True, metavar="{run,ship}")
+    actions = p.add_subparsers(dest="train_command", required=True, metavar="{run,ship,eval}")
     run = actions.add_parser("run", help="start or resume a training run (resumes if RUN_DIR/last.pt exists)")
     run.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     defaults = TrainConfig()
@@ -41,6 +44,12 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
     sh.add_argument("--out-dir", type=Path, default=None, help="default: the package's weights folder")
     sh.add_argument("--clips", type=int, default=30, help="held-out clips to evaluate on")
     sh.set_defaults(func=_ship)
+
+    ev = actions.add_parser("eval", help="score any model on the held-out synthetic test set (one click, J&F)")
+    add_model_arguments(ev)
+    ev.add_argument("--clips", type=int, default=30, help="held-out clips to evaluate on")
+    ev.add_argument("--json", type=Path, default=None, help="also write the numbers (and failure cases) here")
+    ev.set_defaults(func=_eval)
     return p
 
 
@@ -60,11 +69,30 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval(args: argparse.Namespace) -> int:
+    from vos_service.eval.tracking import HeldOutProtocol
+    from vos_service.train.ship import evaluate_model
+
+    model = load_model_from_args(args)
+    result = evaluate_model(model, HeldOutProtocol(clips=args.clips))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    h, b, c = result["heldout"], result["repeat_first_frame"], result["correction"]
+    print(f"{model.weights}: J&F {h['J&F']:.3f} (J {h['J']:.3f}, F {h['F']:.3f}) on {args.clips} held-out clips, "
+          f"{h['objects']} objects; repeat-first-frame baseline J&F {b['J&F']:.3f}")
+    if c["objects_failed"]:
+        print(f"{c['objects_failed']} objects lost (J < {c['threshold_J']}): J after the failure "
+              f"{c['J_after_without']:.3f} -> {c['J_after_with']:.3f} with one corrective click")
+    return 0
+
+
 def _ship(args: argparse.Namespace) -> int:
     from vos_service.engine.shipped import WEIGHTS_DIR
     from vos_service.eval.tracking import HeldOutProtocol
-    from vos_service.train.ship import ship
+    from vos_service.train.ship import card_markdown, ship
 
     card = ship(args.run_dir, args.name, args.out_dir or WEIGHTS_DIR, HeldOutProtocol(clips=args.clips))
     print(json.dumps(card["eval"], indent=2))
+    print(card_markdown(card))
     return 0

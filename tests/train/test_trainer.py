@@ -14,9 +14,10 @@ from vos_service.train import TrainConfig, Trainer, export_weights
 from vos_service.train.data import plan_step, to_batch
 from vos_service.train.trainer import CHECKPOINT, LOG, lr_at
 
-# Small enough for a CI step: one clip of three frames, one correction click.
+# Small enough for a CI step: one image step (two single-frame clips), then clips of three
+# frames; one correction click.
 TINY = TrainConfig(steps=3, clips_per_step=1, frames_per_clip=3, max_objects=2, correction_points=1,
-                   warmup_steps=1, log_every=1, checkpoint_every=1)
+                   image_steps=1, image_clips_per_step=2, warmup_steps=1, log_every=1, checkpoint_every=1)
 
 
 def test_data_order_is_a_function_of_the_step_and_never_touches_the_test_set():
@@ -26,6 +27,16 @@ def test_data_order_is_a_function_of_the_step_and_never_touches_the_test_set():
     seeds = [p.seed for s in range(0, 2_000_000, 997) for p in plan_step(3, s, 4, 3)]
     assert max(seeds) < TEST_SEED_START
     assert {p.num_objects for s in range(50) for p in plan_step(0, s, 2, 3)} == {1, 2, 3}
+
+
+def test_curriculum_starts_with_single_frame_images():
+    assert TINY.batch_shape(0) == (2, 1)
+    assert TINY.batch_shape(1) == (1, 3)
+    with pytest.raises(ValueError):
+        plan_step(0, 0, 65, 3)
+    # each step owns its own block of seeds, whatever its batch shape
+    a = {p.seed for p in plan_step(0, 0, 8, 3)}
+    assert not a & {p.seed for p in plan_step(0, 1, 8, 3)}
 
 
 def test_batch_layout_matches_sam2train():

@@ -17,9 +17,11 @@ from torch.utils.data import IterableDataset
 
 from vos_service.engine.frames import normalize
 from vos_service.synth import TEST_SEED_START, Clip, generate_clip
+from vos_service.train.config import TrainConfig
 
 # Odd multiplier: spreads consecutive runs' seeds apart without collisions inside a run.
 _RUN_STRIDE = 7_919
+MAX_CLIPS_PER_STEP = 64  # each step owns a block of this many seeds, whatever its batch shape
 
 
 @dataclass(frozen=True)
@@ -30,9 +32,11 @@ class ClipPlan:
 
 def plan_step(run_seed: int, step: int, clips_per_step: int, max_objects: int) -> list[ClipPlan]:
     """Which clips step ``step`` trains on."""
+    if not 0 < clips_per_step <= MAX_CLIPS_PER_STEP:
+        raise ValueError(f"clips_per_step must be in [1, {MAX_CLIPS_PER_STEP}], got {clips_per_step}")
     plans = []
     for b in range(clips_per_step):
-        seed = (run_seed * _RUN_STRIDE + step * clips_per_step + b) % TEST_SEED_START
+        seed = (run_seed * _RUN_STRIDE + step * MAX_CLIPS_PER_STEP + b) % TEST_SEED_START
         n = 1 + int(np.random.default_rng([seed, 99]).integers(max_objects))
         plans.append(ClipPlan(seed=seed, num_objects=n))
     return plans
@@ -65,18 +69,16 @@ def to_batch(clips: list[Clip]):
 class SynthStream(IterableDataset):
     """Batches for steps start, start+1, ... (generated in a DataLoader worker)."""
 
-    def __init__(self, run_seed: int, start_step: int, clips_per_step: int, frames_per_clip: int,
-                 max_objects: int, image_size: int):
-        self.run_seed, self.start_step = run_seed, start_step
-        self.clips_per_step, self.frames_per_clip = clips_per_step, frames_per_clip
-        self.max_objects, self.image_size = max_objects, image_size
+    def __init__(self, cfg: TrainConfig, start_step: int, image_size: int):
+        self.cfg, self.start_step, self.image_size = cfg, start_step, image_size
 
     def __iter__(self) -> Iterator:
         torch.set_num_threads(1)  # the worker generates; the main process owns the cores for training
         step = self.start_step
         while True:
-            plans = plan_step(self.run_seed, step, self.clips_per_step, self.max_objects)
-            clips = [generate_clip(p.seed, num_frames=self.frames_per_clip, size=(self.image_size,) * 2,
+            clips_per_step, frames = self.cfg.batch_shape(step)
+            plans = plan_step(self.cfg.seed, step, clips_per_step, self.cfg.max_objects)
+            clips = [generate_clip(p.seed, num_frames=frames, size=(self.image_size,) * 2,
                                    num_objects=p.num_objects) for p in plans]
             yield step, to_batch(clips)
             step += 1

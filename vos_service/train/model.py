@@ -41,5 +41,5 @@ def build_loss(cfg: TrainConfig) -> torch.nn.Module:
     return MultiStepMultiMasksAndIous(
         weight_dict={"loss_mask": cfg.loss_mask, "loss_dice": cfg.loss_dice, "loss_iou": cfg.loss_iou,
                      "loss_class": cfg.loss_class},
-        supervise_all_iou=True, iou_use_l1_loss=True, pred_obj_scores=True,
+        focal_alpha=cfg.focal_alpha, supervise_all_iou=True, iou_use_l1_loss=True, pred_obj_scores=True,
         focal_gamma_obj_score=0.0, focal_alpha_obj_score=-1.0)

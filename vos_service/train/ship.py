@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vos_service.engine.model import ModelSpec, build_model
+from vos_service.engine.model import LoadedModel, ModelSpec, build_model
 from vos_service.engine.shipped import WEIGHTS_DIR
 from vos_service.eval.tracking import HeldOutProtocol, correction_gain, repeat_first_frame, score_clips, track_one_click
 from vos_service.train.export import export_weights
@@ -26,9 +26,8 @@ from vos_service.train.trainer import CHECKPOINT
 TEST_SUBSET = 4  # the first clips of the held-out set, re-scored by the tests
 
 
-def evaluate_weights(weights: Path, config: str, protocol: HeldOutProtocol = HeldOutProtocol()) -> dict:
-    """Every number the card reports, measured now."""
-    model = build_model(ModelSpec(config, checkpoint=weights))
+def evaluate_model(model: LoadedModel, protocol: HeldOutProtocol = HeldOutProtocol()) -> dict:
+    """Every number the card reports, measured now (any model: shipped, official, random)."""
     clips = protocol.clip_list()
     t0 = time.perf_counter()
     report = score_clips(clips, lambda c: track_one_click(model, c))
@@ -50,6 +49,7 @@ def evaluate_weights(weights: Path, config: str, protocol: HeldOutProtocol = Hel
             "J_after_without": float(np.mean([f.j_after_without for f in fixes])) if fixes else None,
             "J_after_with": float(np.mean([f.j_after_with for f in fixes])) if fixes else None,
             "improved": sum(f.j_after_with > f.j_after_without for f in fixes),
+            "cases": [asdict(f) for f in fixes],
         },
     }
 
@@ -66,7 +66,39 @@ def ship(run_dir: Path, name: str = "nano", out_dir: Path = WEIGHTS_DIR,
         "params": params,
         "training": {"steps": meta["steps"], "train_seconds": meta["train_seconds"], "config": meta["config"],
                      "machine": f"{platform.machine()} CPU, torch threads {torch.get_num_threads()}"},
-        "eval": evaluate_weights(weights, meta["arch"], protocol),
+        "eval": evaluate_model(build_model(ModelSpec(meta["arch"], checkpoint=weights)), protocol),
     }
     (out_dir / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
     return card
+
+
+def card_markdown(card: dict) -> str:
+    """The card's numbers as the README's model-card table."""
+    t, e = card["training"], card["eval"]
+    cfg, h, b, c, p = t["config"], e["heldout"], e["repeat_first_frame"], e["correction"], e["protocol"]
+    corr = ("no failures to correct" if not c["objects_failed"] else
+            f"{c['objects_failed']} objects lost (J < {c['threshold_J']}); mean J after the failure "
+            f"{c['J_after_without']:.3f} without, {c['J_after_with']:.3f} with one corrective click "
+            f"({c['improved']} of {c['objects_failed']} improved)")
+    rows = [
+        ("architecture", f"SAM 2.1 modules, config `{card['config']}`: {card['params'] / 1e6:.2f} M parameters, "
+                         f"256 px input"),
+        ("weights", f"`vos_service/weights/{card['file']}`, {card['size_bytes'] / 1e6:.1f} MB fp32, "
+                    f"sha256 `{card['sha256'][:16]}...`"),
+        ("training data", f"procedural clips (`vos_service.synth`, seeds < 1,000,000), {cfg['clips_per_step']} "
+                          f"clips x {cfg['frames_per_clip']} frames x 1-{cfg['max_objects']} objects per step"),
+        ("recipe", f"sam2 `training` package: SAM2Train + MultiStepMultiMasksAndIous (focal {cfg['loss_mask']:g}, "
+                   f"dice {cfg['loss_dice']:g}, IoU {cfg['loss_iou']:g}, occlusion {cfg['loss_class']:g}); "
+                   f"clicks p={cfg['prob_point_input']}, boxes p={cfg['prob_box_input']} of those, else masks; "
+                   f"{cfg['correction_points']} correction clicks on up to {cfg['frames_to_correct']} frames; AdamW "
+                   f"lr {cfg['lr']:g}, cosine, {cfg['warmup_steps']} warm-up steps, grad clip {cfg['grad_clip']}"),
+        ("training", f"{t['steps']} steps, {t['train_seconds'] / 3600:.2f} h of compute on {t['machine']}"),
+        ("held-out test", f"{p['clips']} clips (seeds from 1,000,000), {p['num_frames']} frames, "
+                          f"{p['num_objects']} objects, {p['size'][1]}x{p['size'][0]}, {p['prompt']}"),
+        ("J&F (J / F)", f"**{h['J&F']:.3f}** ({h['J']:.3f} / {h['F']:.3f}), J-Recall {h['J-Recall']:.3f}, "
+                        f"J-Decay {h['J-Decay']:.3f}"),
+        ("repeat-first-frame baseline", f"J&F {b['J&F']:.3f} ({b['J']:.3f} / {b['F']:.3f})"),
+        ("one corrective click", corr),
+        ("speed", f"{h['ms_per_frame']:.0f} ms per frame ({p['num_objects']} objects) on the training machine"),
+    ]
+    return "\n".join(["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])

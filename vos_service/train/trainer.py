@@ -104,8 +104,7 @@ class Trainer:
         if self.step >= end:
             return
         self.model.train()
-        stream = SynthStream(cfg.seed, self.step, cfg.clips_per_step, cfg.frames_per_clip, cfg.max_objects,
-                             int(self.model.image_size))
+        stream = SynthStream(cfg, self.step, int(self.model.image_size))
         loader = DataLoader(stream, batch_size=None, num_workers=workers, prefetch_factor=2 if workers else None)
         sums: dict[str, float] = defaultdict(float)
         n, t_log = 0, time.perf_counter()
