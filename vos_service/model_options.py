@@ -1,8 +1,9 @@
 """Command-line model selection shared by every command that runs the engine.
 
-Exactly one source of weights: a registry name (--model), a checkpoint file
-(--checkpoint, with --config), or random weights asked for by seed
-(--random-weights). Random weights are never chosen silently.
+At most one source of weights: a registry name or a shipped model (--model), a
+checkpoint file (--checkpoint, with --config), or random weights asked for by seed
+(--random-weights). With none, the shipped offline model (nano) is used. Random
+weights are never chosen silently.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from .config import ModelSettings
 from .engine.checkpoints import resolve_checkpoint
 from .engine.errors import ModelConfigError
 from .engine.model import LoadedModel, ModelSpec, build_model
+from .engine.shipped import DEFAULT_SHIPPED, shipped_model, shipped_names
 
 DEFAULT_CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
 
@@ -20,7 +22,9 @@ DEFAULT_CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     src = g.add_mutually_exclusive_group()
-    src.add_argument("--model", metavar="NAME", help="an official checkpoint name (see `weights list`), downloaded")
+    src.add_argument("--model", metavar="NAME",
+                     help="an official checkpoint name (see `weights list`), downloaded, or a shipped model "
+                          f"({DEFAULT_SHIPPED}, the default when no weights are given)")
     src.add_argument("--checkpoint", metavar="PATH", help="a SAM 2 checkpoint file (.pt)")
     src.add_argument("--random-weights", type=int, metavar="SEED",
                      help="RANDOM weights from this seed: for tests and demos only, masks are meaningless")
@@ -41,14 +45,24 @@ def model_spec_from_args(args: argparse.Namespace) -> ModelSpec:
 def spec_from_settings(m: ModelSettings) -> ModelSpec:
     """Model settings -> what to build. checkpoint: a registry name or a file path."""
     common = dict(device=m.device, dtype=m.dtype, image_size=m.image_size)
+    if m.checkpoint and m.checkpoint in shipped_names():
+        return _shipped_spec(m.checkpoint, m, common)
     if m.checkpoint:
         config, path = resolve_checkpoint(m.checkpoint)  # registry name or file; never downloads
         return ModelSpec(m.config or config or DEFAULT_CONFIG, checkpoint=path, **common)
     if m.random_weights is not None:
         return ModelSpec(m.config or DEFAULT_CONFIG, random_init_seed=m.random_weights, **common)
-    raise ModelConfigError(
-        "no model given: pass --model NAME (an official checkpoint, see `vos-service weights list`), "
-        "--checkpoint PATH, or --random-weights SEED to run with random weights on purpose")
+    return _shipped_spec(DEFAULT_SHIPPED, m, common)
+
+
+def _shipped_spec(name: str, m: ModelSettings, common: dict) -> ModelSpec:
+    shipped = shipped_model(name)
+    if m.config and m.config != shipped.config:
+        raise ModelConfigError(
+            f"no weights for config {m.config!r}: the shipped model {name!r} is a {shipped.config!r} model. "
+            "Pass --model NAME (an official checkpoint, see `vos-service weights list`), --checkpoint PATH, "
+            "or --random-weights SEED to run with random weights on purpose")
+    return ModelSpec(shipped.config, checkpoint=shipped.weights, **common)
 
 
 def load_model_from_args(args: argparse.Namespace) -> LoadedModel:

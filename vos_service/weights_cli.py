@@ -14,6 +14,7 @@ import argparse
 import sys
 
 from vos_service.engine import checkpoints as ck
+from vos_service.engine.shipped import DEFAULT_SHIPPED, shipped_model, shipped_names
 
 # Exit codes: 2 also matches argparse's usage errors, because an unknown name
 # or an unreachable server is something the operator fixes, not a crash.
@@ -65,6 +66,10 @@ def _list(args: argparse.Namespace) -> int:
             f"~{c.approx_size_bytes / 1e6:.0f} MB",
             str(path) if path.is_file() else "-",
         ))
+    for name in shipped_names():  # trained by this project, inside the package: always present
+        m = shipped_model(name, verify=False)
+        rows.append((name + " (shipped, default)" if name == DEFAULT_SHIPPED else name + " (shipped)", m.config,
+                     f"{m.card['params'] / 1e6:.1f}M", f"{m.card['size_bytes'] / 1e6:.1f} MB", str(m.weights)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())

@@ -87,8 +87,11 @@ def card_markdown(card: dict) -> str:
                     f"sha256 `{card['sha256'][:16]}...`"),
         ("training data", f"procedural clips (`vos_service.synth`, seeds < 1,000,000), {cfg['clips_per_step']} "
                           f"clips x {cfg['frames_per_clip']} frames x 1-{cfg['max_objects']} objects per step"),
-        ("recipe", f"sam2 `training` package: SAM2Train + MultiStepMultiMasksAndIous (focal {cfg['loss_mask']:g}, "
-                   f"dice {cfg['loss_dice']:g}, IoU {cfg['loss_iou']:g}, occlusion {cfg['loss_class']:g}); "
+        ("curriculum", f"steps 0-{cfg['image_steps']}: image task, {cfg['image_clips_per_step']} single frames per "
+                       f"step; then {cfg['clips_per_step']} clips x {cfg['frames_per_clip']} frames with memory"),
+        ("recipe", f"sam2 `training` package: SAM2Train + MultiStepMultiMasksAndIous (focal {cfg['loss_mask']:g} "
+                   f"with alpha {cfg['focal_alpha']:g}, dice {cfg['loss_dice']:g}, IoU {cfg['loss_iou']:g}, "
+                   f"occlusion {cfg['loss_class']:g}); "
                    f"clicks p={cfg['prob_point_input']}, boxes p={cfg['prob_box_input']} of those, else masks; "
                    f"{cfg['correction_points']} correction clicks on up to {cfg['frames_to_correct']} frames; AdamW "
                    f"lr {cfg['lr']:g}, cosine, {cfg['warmup_steps']} warm-up steps, grad clip {cfg['grad_clip']}"),
