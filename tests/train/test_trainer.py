@@ -29,6 +29,12 @@ def test_data_order_is_a_function_of_the_step_and_never_touches_the_test_set():
     assert {p.num_objects for s in range(50) for p in plan_step(0, s, 2, 3)} == {1, 2, 3}
 
 
+def test_config_rejects_settings_sam2train_cannot_run():
+    for bad in (dict(correction_points=0), dict(frames_per_clip=0), dict(lr=0.0), dict(image_steps=-1)):
+        with pytest.raises(ValueError):
+            TrainConfig(**bad)
+
+
 def test_curriculum_starts_with_single_frame_images():
     assert TINY.batch_shape(0) == (2, 1)
     assert TINY.batch_shape(1) == (1, 3)

@@ -43,6 +43,16 @@ class TrainConfig:
     checkpoint_every: int = 100
     threads: int = 0                 # torch intra-op threads; 0 = torch's default
 
+    def __post_init__(self) -> None:
+        # sam2's SAM2Train fails deep inside a step (UnboundLocalError) with 0 correction points.
+        if self.correction_points < 1:
+            raise ValueError(f"correction_points must be >= 1, got {self.correction_points}")
+        for name in ("steps", "clips_per_step", "frames_per_clip", "max_objects", "image_clips_per_step"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.image_steps < 0 or self.warmup_steps < 0 or self.lr <= 0:
+            raise ValueError("image_steps and warmup_steps must be >= 0 and lr > 0")
+
     def batch_shape(self, step: int) -> tuple[int, int]:
         """(clips, frames per clip) of step ``step``."""
         if step < self.image_steps:
