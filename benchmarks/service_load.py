@@ -3,8 +3,7 @@
 
 The real Service (vos_service.service.Service: gRPC server on loopback, runtime worker,
 an embedded real redis-server, its own Prometheus registry) runs in this process with
-the 'nano' architecture and random weights asked for explicitly (model.config='nano',
-model.random_weights=0). The cameras run in a client subprocess (VosClient, one gRPC
+its default model, the shipped trained nano (no model settings). The cameras run in a client subprocess (VosClient, one gRPC
 channel per stream), so their CPU is not on the service's GIL. Every stream sends the
 same 720p clip as JPEGs encoded once before timing, with one click on frame 0:
   * live at a fixed rate per stream (phases staggered across streams), and
@@ -54,28 +53,17 @@ JPEG_QUALITY = 90
 
 
 def build_model_and_warm(settings, rgb, max_batch: int):
-    """The model of model.config / model.random_weights, plus an untimed torch warm-up: every
+    """The settings' model (the shipped nano by default), plus an untimed torch warm-up: every
     encoder batch size the scheduler can form and a few tracker steps.
 
-    Both run in a short-lived thread, as vos_service.service.build_model_off_main builds the
+    Both run in a short-lived thread, as vos_service.service.Service.start builds the
     service's model: torch keeps an OpenMP thread team per thread that ever ran it, and a team
     left on the main thread competed with the runtime worker's (measured before the service
     fix: 55.9 vs 30.2 ms per nano frame engine step). The thread exits, and its team with it.
     """
-    out: dict = {}
+    from vos_service.service import off_main_thread
 
-    def build() -> None:
-        try:
-            out["model"] = _build_and_warm(settings, rgb, max_batch)
-        except BaseException as e:  # re-raised on the main thread
-            out["error"] = e
-
-    th = threading.Thread(target=build, name="bench-model-build")
-    th.start()
-    th.join()
-    if "error" in out:
-        raise out["error"]
-    return out["model"]
+    return off_main_thread(lambda: _build_and_warm(settings, rgb, max_batch), name="bench-model-build")
 
 
 def _build_and_warm(settings, rgb, max_batch: int):
@@ -155,7 +143,6 @@ def main() -> None:
              .tobytes() for f in rgb]
 
     base = Settings().with_overrides({
-        "model.config": "nano", "model.random_weights": 0,
         "server.port": 0, "server.metrics_port": 0,
         "scheduler.max_batch": cfg["max_batch"], "scheduler.max_wait_ms": cfg["max_wait_ms"]})
     model = build_model_and_warm(base, rgb, cfg["max_batch"])  # built once, shared by every Service
@@ -165,7 +152,7 @@ def main() -> None:
                       "frame_size": [W, H], "jpeg_quality": JPEG_QUALITY,
                       "jpeg_kib_mean": float(np.mean([len(j) for j in jpegs[:cfg["frames"]]]) / 1024),
                       "click": list(CLICK_XY), "live_phase": args.phase,
-                      "model": "nano (model.config='nano'), random weights seed 0 (model.random_weights=0)",
+                      "model": "the default: shipped trained nano (vos_service/weights/nano.pt)",
                       "model_image_size": model.image_size,
                       "model_build": "built and warmed in a short-lived thread: torch never ran on the main "
                                      "thread (as vos_service.service.build_model_off_main)",
