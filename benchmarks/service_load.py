@@ -14,7 +14,7 @@ client (send -> result received), drops, and the service's own overhead per fram
 end-to-end latency minus the engine compute of that frame minus the time it waited while
 the worker computed other frames (definition and breakdown: benchmarks/README.md).
 The model is built and warmed once, in a short-lived thread, as the service builds its own
-(vos_service.service.build_model_off_main): torch never runs on the main thread.
+(vos_service.service.off_main_thread): torch never runs on the main thread.
 Modules: _load_client (the cameras), _load_service (probe, one configuration), _load_report
 (analysis, tables), _load_config (shared constants), _bench_util (machine info, CPU accounting).
 Usage: python benchmarks/service_load.py [--quick] [--out PATH]
@@ -155,7 +155,7 @@ def main() -> None:
                       "model": "the default: shipped trained nano (vos_service/weights/nano.pt)",
                       "model_image_size": model.image_size,
                       "model_build": "built and warmed in a short-lived thread: torch never ran on the main "
-                                     "thread (as vos_service.service.build_model_off_main)",
+                                     "thread (as vos_service.service.off_main_thread)",
                       "settings": {"scheduler.max_batch": cfg["max_batch"],
                                    "scheduler.max_wait_ms": cfg["max_wait_ms"],
                                    "streams.queue_size": base.streams.queue_size,
