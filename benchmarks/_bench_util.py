@@ -203,21 +203,6 @@ def _idle_now(threshold: float, window: float) -> bool:
     return n1 == n0 or (b1 - b0) / (n1 - n0) <= threshold
 
 
-class Contention:
-    """Fraction of the machine's CPU time used by OTHER processes during a with-block."""
-
-    def __enter__(self) -> "Contention":
-        self._j, self._t = _jiffies(), os.times()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        busy, total = (b - a for a, b in zip(self._j, _jiffies()))
-        t = os.times()
-        own = (t.user - self._t.user + t.system - self._t.system) * os.sysconf("SC_CLK_TCK")
-        self.others = max(0.0, busy - own) / total if total > 0 else 0.0
-
-
-# Unlike Contention, CpuShare counts this process's reaped children (service_load's client) as its own.
 class CpuShare:
     """Shares of the machine's CPU during a block: this process, its (reaped) children, others."""
 
@@ -233,6 +218,16 @@ class CpuShare:
         total = max(total, 1)
         self.service, self.client = own / total, kids / total
         self.others = max(0.0, busy - own - kids) / total
+        self.others_and_children = max(0.0, busy - own) / total
+
+
+class Contention(CpuShare):
+    """Fraction of the machine's CPU time used by OTHER processes during a with-block; unlike
+    CpuShare.others, reaped children count as others (engine_vs_official has none of its own)."""
+
+    def __exit__(self, *exc) -> None:
+        super().__exit__(*exc)
+        self.others = self.others_and_children
 
 
 class IdleGate:
