@@ -16,9 +16,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from vos_service.engine.model import LoadedModel, ModelSpec, build_model
 from vos_service.engine.shipped import WEIGHTS_DIR
+from vos_service.eval.scores import summarize
 from vos_service.eval.tracking import HeldOutProtocol, correction_gain, repeat_first_frame, score_clips, track_one_click
 from vos_service.train.export import export_weights
 from vos_service.train.trainer import CHECKPOINT
@@ -32,7 +34,7 @@ def evaluate_model(model: LoadedModel, protocol: HeldOutProtocol = HeldOutProtoc
     t0 = time.perf_counter()
     report = score_clips(clips, lambda c: track_one_click(model, c))
     seconds = time.perf_counter() - t0
-    subset = score_clips(clips[:TEST_SUBSET], lambda c: track_one_click(model, c))
+    subset = summarize(report.sequences[:TEST_SUBSET])  # the clips come first in the report, in order
     baseline = score_clips(clips, repeat_first_frame)
     fixes = correction_gain(model, clips)
     frames = sum(len(c.frames) for c in clips)
@@ -58,7 +60,6 @@ def ship(run_dir: Path, name: str = "nano", out_dir: Path = WEIGHTS_DIR,
          protocol: HeldOutProtocol = HeldOutProtocol()) -> dict:
     weights = out_dir / f"{name}.pt"
     meta = export_weights(Path(run_dir) / CHECKPOINT, weights)
-    import torch
     params = sum(v.numel() for v in torch.load(weights, weights_only=True)["model"].values())
     card = {
         "name": name, "config": meta["arch"], "file": weights.name,
