@@ -9,6 +9,7 @@ import sys
 import grpc
 
 from . import eval_cli, serve_cli, stream_cli, track_cli, train_cli, watch_cli, weights_cli
+from .config import SettingsError
 from .engine.errors import EngineError
 
 
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except EngineError as e:
+    except (EngineError, SettingsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except grpc.RpcError as e:  # a service call failed: its status says why

@@ -1,98 +1,133 @@
-"""Typed settings, one section per concern. Unknown keys are errors.
+"""Typed settings, one section per concern: types, ranges, unknown keys refused.
 
-Every field has a default and a one-line description. `Settings.from_mapping`
-reads a nested dict (e.g. from a JSON file); the CLI overrides single fields.
+pydantic models (extra="forbid", frozen): every field has a default, a range
+where a number is bounded, and a one-line description. A bad value stops the
+service at start-up with a message naming the field, instead of stalling or
+crashing streams later (queue_size 0 once did both).
+
+Sources, highest first: CLI flags (`with_overrides`), a JSON settings file
+(`from_file`), environment variables `VOS_<SECTION>__<FIELD>` (for example
+`VOS_SERVER__PORT=50052`, `VOS_STREAMS__MAX_STREAMS=4`), the defaults here.
 Fields marked (runtime) may change while the service runs; the rest are read
 at start-up.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .engine.memory import MemoryConfig
 from .engine.types import PromptedPolicy
 
+MiB = 1024 * 1024
+
 
 class SettingsError(ValueError):
-    """A settings file or override names an unknown key or a bad value."""
+    """A settings file, variable or override names an unknown key or a bad value."""
 
 
-@dataclass(frozen=True)
-class ModelSettings:
-    config: Optional[str] = None  # sam2 config name or 'nano'; default follows the weights
-    checkpoint: Optional[str] = None  # a registry name (see `weights list`) or a .pt path
-    random_weights: Optional[int] = None  # seed for RANDOM weights (tests, demos); never implied
-    device: str = "cpu"  # cpu | cuda[:N]
-    dtype: str = "fp32"  # fp32 | bf16 (autocast)
-    image_size: Optional[int] = None  # model input size override (multiple of 16)
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
-@dataclass(frozen=True)
-class StreamSettings:
-    max_streams: int = 16  # concurrent streams; more -> RESOURCE_EXHAUSTED
-    max_objects: int = 16  # objects per stream
-    queue_size: int = 4  # ingest queue per stream (frames waiting)
-    max_frame_bytes: int = 16 * 1024 * 1024  # encoded frame size limit
-    max_width: int = 3840  # source resolution limit (4K)
-    max_height: int = 2160
-    idle_timeout_s: float = 30.0  # (runtime) close streams that send no frame for this long
-    feature_ring: int = 8  # frames a correction may land on (the latest included)
-    max_prompted: int = 4  # prompted memories per object
-    prompted_policy: str = PromptedPolicy.FIRST_AND_RECENT.value  # first_and_recent | recent
+class ModelSettings(_Section):
+    config: Optional[str] = Field(None, description="sam2 config name or 'nano'; default follows the weights")
+    checkpoint: Optional[str] = Field(None, description="a registry name (see `weights list`) or a .pt path")
+    random_weights: Optional[int] = Field(None, ge=0, description="seed for RANDOM weights (tests, demos); never implied")
+    device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?)$", description="cpu | cuda[:N]")
+    dtype: Literal["fp32", "bf16"] = Field("fp32", description="fp32 | bf16 (autocast)")
+    image_size: Optional[int] = Field(None, ge=64, le=4096, multiple_of=16,
+                                      description="model input size override (multiple of 16)")
+
+
+class StreamSettings(_Section):
+    max_streams: int = Field(16, ge=1, le=1024, description="concurrent streams; more -> RESOURCE_EXHAUSTED")
+    max_objects: int = Field(16, ge=1, le=256, description="objects per stream")
+    queue_size: int = Field(4, ge=1, le=256, description="ingest queue per stream (frames waiting)")
+    max_frame_bytes: int = Field(16 * MiB, ge=1024, le=1024 * MiB, description="encoded frame size limit")
+    max_width: int = Field(3840, ge=16, le=8192, description="source resolution limit (4K)")
+    max_height: int = Field(2160, ge=16, le=8192, description="source resolution limit (4K)")
+    idle_timeout_s: float = Field(30.0, gt=0, description="(runtime) close streams that send no frame for this long")
+    feature_ring: int = Field(8, ge=1, le=64, description="frames a correction may land on (the latest included)")
+    max_prompted: int = Field(4, ge=1, le=64, description="prompted memories per object")
+    prompted_policy: PromptedPolicy = Field(PromptedPolicy.FIRST_AND_RECENT,
+                                            description="first_and_recent | recent")
+    max_points: int = Field(64, ge=1, le=1024, description="clicks in one prompt (cost grows with their square)")
+    max_mask_rle_bytes: int = Field(1 * MiB, ge=64, le=64 * MiB,
+                                    description="length of a mask prompt's RLE counts string")
 
     def memory_config(self) -> MemoryConfig:
         return MemoryConfig(max_prompted=self.max_prompted, prompted_policy=PromptedPolicy(self.prompted_policy))
 
 
-@dataclass(frozen=True)
-class SchedulerSettings:
-    max_batch: int = 4  # frames of different streams encoded in one pass
-    max_wait_ms: float = 2.0  # (runtime) how long to wait for more streams to fill a batch
-    batching: bool = True  # cross-stream encoder batching on/off (benchmarks compare)
+class SchedulerSettings(_Section):
+    max_batch: int = Field(4, ge=1, le=64, description="frames of different streams encoded in one pass")
+    max_wait_ms: float = Field(2.0, ge=0, le=1000, description="(runtime) wait this long for more streams to fill a batch")
+    batching: bool = Field(True, description="cross-stream encoder batching on/off (benchmarks compare)")
 
 
-@dataclass(frozen=True)
-class RedisSettings:
-    url: Optional[str] = None  # redis://host:port/db; None -> start an embedded redis-server
-    maxlen: int = 10_000  # approximate XADD MAXLEN per stream key
-    buffer_size: int = 2_000  # messages held while Redis is slow or down; oldest dropped beyond
-    enabled: bool = True  # publish at all
+class RedisSettings(_Section):
+    url: Optional[str] = Field(None, pattern=r"^(redis|rediss|unix)://",
+                               description="redis://[:password@]host:port/db; None -> an embedded redis-server")
+    maxlen: int = Field(10_000, ge=1, description="approximate XADD MAXLEN per stream key")
+    buffer_size: int = Field(2_000, ge=1, le=1_000_000, description="messages held while Redis is slow or down")
+    enabled: bool = Field(True, description="publish at all")
+    key_ttl_s: int = Field(3600, ge=0, description="a closed stream's masklet key expires after this long (0 = never)")
+    embedded_maxmemory_mb: int = Field(256, ge=16, description="memory limit of the embedded redis-server")
+    embedded_data_dir: Optional[str] = Field(None, description="append-only data of the embedded server "
+                                                               "(None: a temp dir, removed at exit)")
 
 
-@dataclass(frozen=True)
-class ServerSettings:
-    host: str = "127.0.0.1"  # gRPC bind address
-    port: int = 50051  # gRPC port (0 = pick a free one)
-    metrics_port: int = 9464  # Prometheus /metrics over HTTP (0 = pick, -1 = off)
-    max_message_bytes: int = 32 * 1024 * 1024  # gRPC message limit: a 4K JPEG fits with room
-    drain_timeout_s: float = 5.0  # graceful shutdown: finish in-flight frames this long
-    per_stream_metrics: bool = False  # label metrics with stream ids (unbounded cardinality)
+class ServerSettings(_Section):
+    host: str = Field("127.0.0.1", min_length=1, description="gRPC bind address")
+    port: int = Field(50051, ge=0, le=65535, description="gRPC port (0 = pick a free one)")
+    metrics_port: int = Field(9464, ge=-1, le=65535, description="Prometheus /metrics over HTTP (0 = pick, -1 = off)")
+    max_message_bytes: int = Field(32 * MiB, ge=64 * 1024, le=2047 * MiB,
+                                   description="gRPC message limit: a 4K JPEG fits with room")
+    drain_timeout_s: float = Field(5.0, ge=0, le=600, description="graceful shutdown: finish in-flight frames this long")
+    per_stream_metrics: bool = Field(False, description="label metrics with stream ids (unbounded cardinality)")
 
 
-@dataclass(frozen=True)
-class Settings:
-    model: ModelSettings = field(default_factory=ModelSettings)
-    streams: StreamSettings = field(default_factory=StreamSettings)
-    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
-    redis: RedisSettings = field(default_factory=RedisSettings)
-    server: ServerSettings = field(default_factory=ServerSettings)
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="forbid", frozen=True, validate_default=True, env_prefix="VOS_",
+                                      env_nested_delimiter="__", nested_model_default_partial_update=True)
+
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    streams: StreamSettings = Field(default_factory=StreamSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Settings":
+        if self.streams.max_frame_bytes >= self.server.max_message_bytes:
+            raise ValueError(f"streams.max_frame_bytes ({self.streams.max_frame_bytes}) must be below "
+                             f"server.max_message_bytes ({self.server.max_message_bytes}): a frame travels "
+                             "in one message with its prompts")
+        return self
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> "Settings":
-        return _build(cls, data, "")
+        if not isinstance(data, dict):
+            raise SettingsError("settings must be a mapping of sections")
+        return _validated(lambda: cls(**data))
 
     @classmethod
     def from_file(cls, path: Path) -> "Settings":
-        return cls.from_mapping(json.loads(Path(path).read_text()))
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise SettingsError(f"cannot read settings file {path}: {e}") from e
+        return cls.from_mapping(data)
 
     def with_overrides(self, overrides: dict[str, Any]) -> "Settings":
         """Override dotted keys, e.g. {'server.port': 0}; None values are ignored."""
-        data = dataclasses.asdict(self)
+        data = self.model_dump()
         for key, value in overrides.items():
             if value is None:
                 continue
@@ -103,18 +138,10 @@ class Settings:
         return Settings.from_mapping(data)
 
 
-def _build(cls, data: dict[str, Any], prefix: str):
-    if not isinstance(data, dict):
-        raise SettingsError(f"{prefix or 'settings'} must be a mapping")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = set(data) - set(fields)
-    if unknown:
-        raise SettingsError(f"unknown setting(s) {sorted(prefix + k for k in unknown)}")
-    kwargs = {}
-    for name, value in data.items():
-        f = fields[name]
-        if dataclasses.is_dataclass(f.default_factory if f.default_factory is not dataclasses.MISSING else None):
-            kwargs[name] = _build(f.default_factory, value, f"{prefix}{name}.")
-        else:
-            kwargs[name] = value
-    return cls(**kwargs)
+def _validated(build) -> Settings:
+    try:
+        return build()
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+                             for err in e.errors())
+        raise SettingsError(f"invalid settings: {problems}") from None

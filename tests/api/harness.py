@@ -85,6 +85,17 @@ async def collect(events: AsyncIterator) -> list:
     return [e async for e in events]
 
 
+async def collect_status(call) -> tuple[list, grpc.StatusCode]:
+    """Every event of a StreamCall, and the status code the call ended with."""
+    events = []
+    try:
+        while (e := await call.read()) is not None:
+            events.append(e)
+    except grpc.aio.AioRpcError as err:
+        return events, err.code()
+    return events, grpc.StatusCode.OK
+
+
 async def read_until(call, n: int, kind) -> list:
     """The next `n` events of type `kind` from a StreamCall (others are returned too, in order)."""
     got, seen = [], 0

@@ -10,7 +10,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from tests.api.harness import SMALL, SMALL_CLICK, collect, read_until, run, serving
+from tests.api.harness import SMALL, SMALL_CLICK, collect, collect_status, read_until, run, serving
 from vos_service.api.gen.vos.v1 import vos_pb2 as pb
 from vos_service.api.server import graceful_stop
 from vos_service.client import Closed, Opened, Result
@@ -168,11 +168,14 @@ def test_health_reflection_and_graceful_shutdown():
             assert status == health_pb2.HealthCheckResponse.NOT_SERVING
             late = await s.client.open_stream("late", 640, 360)
             assert await code_of(late.read()) == grpc.StatusCode.UNAVAILABLE
-            events = await collect(call)  # the queued frames finish, then the stream closes
+            # The queued frames finish, then the stream closes and the call ends UNAVAILABLE (was: OK),
+            # so a client knows to reconnect.
+            events, code = await collect_status(call)
             assert [e.frame_index for e in events if isinstance(e, Result)] == [0, 1, 2]
-            assert events[-1] == Closed("shutdown") and await collect(idle) == [Opened("idle"), Closed("shutdown")]
+            assert events[-1] == Closed("shutdown") and code == grpc.StatusCode.UNAVAILABLE
+            assert await collect_status(idle) == ([Opened("idle"), Closed("shutdown")], grpc.StatusCode.UNAVAILABLE)
             await stopping
             assert s.metric("vos_grpc_server_handled_total", method="/vos.v1.VosService/StreamFrames",
-                            code="UNAVAILABLE") == 1
+                            code="UNAVAILABLE") == 3
 
     run(scenario())

@@ -9,9 +9,9 @@ import pytest
 from tests.engine.factories import real_frames
 from tests.runtime.factories import Collector, make_manager
 from vos_service.engine.types import Prompt
-from vos_service.runtime.types import (Control, DropNotice, FrameOutput, FrameTask, LimitExceededError,
-                                       PromptSpec, StreamClosed, StreamExistsError, StreamMode,
-                                       StreamNotFoundError, StreamSpec)
+from vos_service.runtime.types import (CloseReason, DropNotice, DropReason, FrameOutput, FrameTask,
+                                       LimitExceededError, PromptControl, PromptSpec, StreamClosed,
+                                       StreamExistsError, StreamMode, StreamNotFoundError, StreamSpec, StreamState)
 
 FRAMES = real_frames("01_dog.mp4", count=12, stride=2)
 CLICK = Prompt.from_points([[640, 360]], [1])
@@ -73,11 +73,12 @@ def test_correction_via_control_revises_and_sticks(manager):
     s = manager.open(spec(), sink)
     offer_all(s, FRAMES[:6])
     sink.take(6, kind=FrameOutput)
-    fut = s.control(Control("prompt", prompt=PromptSpec(1, Prompt.from_points([[700, 300], [560, 420]], [1, 0]),
-                                                      frame_index=4)))
+    fut = s.control(PromptControl(PromptSpec(1, Prompt.from_points([[700, 300], [560, 420]], [1, 0]),
+                                             frame_index=4)))
     outputs = fut.result(timeout=60)
     assert [o.frame_index for o in outputs] == [4, 5] and all(o.revised for o in outputs)
     assert all(o.result.objects[0].revision == 1 for o in outputs)
+    assert all(o.revision == 1 for o in outputs)  # the frame's second publication
     assert [o.frame_index for o in sink.take(2, kind=FrameOutput)] == [4, 5]
     offer_all(s, FRAMES[6:8], start=6)
     assert [o.frame_index for o in sink.take(2, kind=FrameOutput)] == [6, 7]
@@ -92,8 +93,8 @@ def test_close_unknown_duplicate_and_limits(manager):
         manager.get("nope")
     with pytest.raises(LimitExceededError):
         manager.open(StreamSpec("huge", 8000, 8000), sink)
-    manager.close("a").result(timeout=30)
-    assert isinstance(sink.take(1, kind=StreamClosed)[0], StreamClosed)
+    assert manager.close(manager.get("a"), CloseReason.CLOSED_BY_REQUEST)
+    assert sink.take(1, kind=StreamClosed)[0].reason is CloseReason.CLOSED_BY_REQUEST
     assert manager.list() == []
 
 
@@ -104,7 +105,11 @@ def test_idle_stream_is_closed_and_freed():
         s = m.open(spec("idle"), sink)
         offer_all(s, FRAMES[:2])
         closed = sink.take(1, kind=StreamClosed, timeout=30)[0]
-        assert closed.reason == "idle_timeout" and m.list() == [] and s.tracker.nbytes() == 0
+        assert closed.reason is CloseReason.IDLE_TIMEOUT and m.list() == []
+        deadline = time.monotonic() + 30  # the worker frees the tracker at its next fixed point
+        while s.tracker.nbytes() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert s.tracker.nbytes() == 0
     finally:
         m.shutdown(drain_timeout=1)
 
@@ -124,3 +129,60 @@ def test_frames_of_several_streams_share_one_encoder_pass():
         assert batches == 12 and count < 12  # 12 frames in fewer than 12 encoder passes
     finally:
         m.shutdown(drain_timeout=1)
+
+
+def test_a_frames_prompts_apply_all_or_nothing():
+    """17 inline clicks with max_objects 16: nothing is added, the frame is refused whole (was: 2-16
+    added and published, then the frame lost its result), and the next frame is tracked normally."""
+    m = make_manager(**{"streams.max_objects": 16})
+    try:
+        sink = Collector()
+        s = m.open(spec("many", prompts=()), sink)
+        offer_all(s, FRAMES[:1])
+        assert sink.take(1, kind=FrameOutput)[0].result.objects == []
+        clicks = tuple(PromptSpec(i, Prompt.from_points([[40 * i + 20, 300]], [1])) for i in range(2, 19))
+        s.offer(FrameTask(1, FRAMES[1], received_at=time.monotonic(), prompts=clicks))
+        drop = sink.take(1, kind=DropNotice)[0]
+        assert drop.frame_index == 1 and drop.reason is DropReason.REFUSED and "max_objects=16" in drop.detail
+        assert s.tracker.objects == {}
+        s.offer(FrameTask(2, FRAMES[2], received_at=time.monotonic(), prompts=clicks[:16]))
+        out = sink.take(1, kind=FrameOutput)[0]
+        assert out.frame_index == 2 and len(out.result.objects) == 16
+    finally:
+        m.shutdown(drain_timeout=1)
+
+
+def test_every_republication_of_a_frame_has_a_higher_revision(manager):
+    """Adding an object on the latest frame re-publishes it: its revision must rise (was: same revision)."""
+    sink = Collector()
+    s = manager.open(spec(), sink)
+    offer_all(s, FRAMES[:3])
+    first = sink.take(3, kind=FrameOutput)
+    assert [o.revision for o in first] == [0, 0, 0]
+    for obj_id, expect in ((2, 1), (3, 2)):
+        (out,) = s.control(PromptControl(PromptSpec(obj_id, Prompt.from_points([[300, 200]], [1])))).result(60)
+        assert out.frame_index == 2 and out.revision == expect
+        assert max(o.revision for o in out.result.objects) == 0  # object revisions alone could not tell
+
+
+def test_close_is_immediate_and_frees_the_id(manager):
+    """A close takes effect at once (id free, nothing emitted after `closed`), even while the worker
+    is busy; the tracker is freed by the worker afterwards."""
+    sink = Collector()
+    s = manager.open(spec("re"), sink)
+    for i in range(4):
+        s.offer(FrameTask(i, FRAMES[i], received_at=time.monotonic()))
+    assert manager.close(s, CloseReason.CLIENT_DISCONNECTED)
+    assert not manager.close(s, CloseReason.CLIENT_DISCONNECTED)  # exactly once
+    assert s.state is StreamState.CLOSED
+    again = manager.open(spec("re"), Collector())  # no ALREADY_EXISTS window
+    assert manager.get("re") is again
+    events = []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            events.append(sink.q.get(timeout=0.2))
+        except Exception:  # queue.Empty: nothing more came
+            break
+    closed_at = next(i for i, e in enumerate(events) if isinstance(e, StreamClosed))
+    assert closed_at == len(events) - 1  # nothing after `closed`

@@ -1,22 +1,32 @@
 """Proto messages <-> domain dataclasses (runtime.types, engine.types); masks via io.rle.
 
-Validation of the *shape* of requests lives here (ids, sizes, enum values);
-prompt geometry is checked by `Prompt.validate` against the frame size.
-Malformed requests raise InvalidRequestError or InvalidPromptError.
+The one boundary where untrusted fields are checked: ids, sizes and enum
+values, the stream size against the limits, the number of prompts and of
+points, a mask's declared size against the frame and its RLE's length — all
+before any native decoder sees the bytes (pycocotools once segfaulted on a
+40-byte RLE declaring 2^31 x 2^31 pixels). Prompt geometry is checked by
+`Prompt.validate` against the frame size. Malformed requests raise
+InvalidRequestError or InvalidPromptError, over-limit ones LimitExceededError.
+
+Converting a prompt can decode a mask (work proportional to the frame): the
+api calls these functions on its thread pool, never on the event loop.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Iterable, Optional
+from typing import Optional
 
 import numpy as np
 
 from ..engine.errors import InvalidPromptError
-from ..engine.types import FrameResult, ObjectResult, Prompt
+from ..engine.types import ObjectResult, Prompt
+from ..config import StreamSettings
 from ..io.decode import FrameFormat
-from ..io.rle import decode_mask, encode_mask
-from ..runtime.types import FrameOutput, PromptSpec, StreamInfo, StreamMode, StreamSpec
+from ..io.rle import encode_mask
+from ..io.rle_check import RleError, decode_untrusted
+from ..runtime.types import (CloseReason, DropReason, FrameOutput, LimitExceededError, PromptSpec, StreamInfo,
+                             StreamMode, StreamSpec)
 from .errors import InvalidRequestError
 from .gen.vos.v1 import vos_pb2 as pb
 
@@ -47,64 +57,82 @@ def check_stream_id(stream_id: str) -> str:
 # ---- requests -> domain --------------------------------------------------------------
 
 
-def open_from_proto(msg: pb.StreamOpen) -> tuple[StreamSpec, FrameFormat]:
+def open_from_proto(msg: pb.StreamOpen, limits: StreamSettings) -> tuple[StreamSpec, FrameFormat]:
     """StreamOpen -> (StreamSpec, frame format). Prompts are checked against the announced size."""
     check_stream_id(msg.stream_id)
     if msg.width == 0 or msg.height == 0:
         raise InvalidRequestError(f"width and height must be positive, got {msg.width}x{msg.height}")
+    if msg.width > limits.max_width or msg.height > limits.max_height:  # before any prompt mask is sized by it
+        raise LimitExceededError(
+            f"{msg.width}x{msg.height} exceeds the limit {limits.max_width}x{limits.max_height}")
     if msg.format not in FORMATS:
         raise InvalidRequestError(f"unknown frame format {msg.format}")
     if msg.mode not in MODES:
         raise InvalidRequestError(f"unknown stream mode {msg.mode}")
-    prompts = prompts_from_proto(msg.initial_prompts, msg.height, msg.width)
+    prompts = prompts_from_proto(msg.initial_prompts, msg.height, msg.width, limits)
     spec = StreamSpec(msg.stream_id, msg.width, msg.height, MODES[msg.mode], prompts)
     return spec, FORMATS[msg.format]
 
 
-def prompts_from_proto(msgs: Iterable[pb.Prompt], height: int, width: int) -> tuple[PromptSpec, ...]:
-    """Inline or initial prompts (they land on the frame they come with: frame_index None)."""
+def check_prompt_count(n: int, limits: StreamSettings) -> None:
+    """At most one prompt per object, so never more than max_objects on one frame (O(1), any thread)."""
+    if n > limits.max_objects:
+        raise LimitExceededError(f"{n} prompts on one frame, over max_objects={limits.max_objects}")
+
+
+def prompts_from_proto(msgs, height: int, width: int, limits: StreamSettings) -> tuple[PromptSpec, ...]:
+    """Inline or initial prompts (they land on the frame they come with: frame_index None); all or none."""
+    check_prompt_count(len(msgs), limits)
+    if len({m.obj_id for m in msgs}) != len(msgs):
+        raise InvalidPromptError("at most one prompt per object on a frame")
     out = []
     for m in msgs:
         prompt = prompt_from_fields(m.points, m.box if m.HasField("box") else None,
-                                    m.mask if m.HasField("mask") else None)
-        prompt.validate(height, width)
+                                    m.mask if m.HasField("mask") else None, height, width, limits)
         clear = m.clear_previous if m.HasField("clear_previous") else True
         out.append(PromptSpec(m.obj_id, prompt, None, clear))
-    if len({p.obj_id for p in out}) != len(out):
-        raise InvalidPromptError("at most one prompt per object on a frame")
     return tuple(out)
 
 
-def add_prompt_from_proto(req: pb.AddPromptRequest) -> PromptSpec:
+def add_prompt_from_proto(req: pb.AddPromptRequest, height: int, width: int, limits: StreamSettings) -> PromptSpec:
     prompt = prompt_from_fields(req.points, req.box if req.HasField("box") else None,
-                                req.mask if req.HasField("mask") else None)
+                                req.mask if req.HasField("mask") else None, height, width, limits)
     frame_index = req.frame_index if req.HasField("frame_index") else None
     clear = req.clear_previous if req.HasField("clear_previous") else True
     return PromptSpec(req.obj_id, prompt, frame_index, clear)
 
 
-def prompt_from_fields(points: Iterable[pb.Point], box: Optional[pb.Box], mask: Optional[pb.Rle]) -> Prompt:
-    pts = list(points)
+def prompt_from_fields(points, box: Optional[pb.Box], mask: Optional[pb.Rle], height: int, width: int,
+                       limits: StreamSettings) -> Prompt:
+    """One prompt, validated against a height x width frame and the limits (InvalidPromptError)."""
+    if len(points) > limits.max_points:
+        raise InvalidPromptError(f"{len(points)} points in one prompt, over max_points={limits.max_points}")
     rgn = None if box is None else (box.x0, box.y0, box.x1, box.y1)
-    m = None
-    if mask is not None:
-        if len(mask.size) != 2 or mask.size[0] <= 0 or mask.size[1] <= 0 or not mask.counts:
-            raise InvalidPromptError("mask must be a COCO RLE with size [height, width] and counts")
-        try:
-            m = decode_mask({"size": list(mask.size), "counts": mask.counts})
-        except (ValueError, UnicodeError) as e:  # pycocotools rejects malformed counts with ValueError
-            raise InvalidPromptError(f"mask RLE does not decode: {e}") from e
-    if pts:
-        return Prompt(points=np.array([[p.x, p.y] for p in pts], np.float32),
-                      labels=np.array([p.label for p in pts], np.int32), box=rgn, mask=m)
-    return Prompt(box=rgn, mask=m)
+    m = None if mask is None else _mask_from_proto(mask, height, width, limits)
+    if len(points):
+        prompt = Prompt(points=np.array([[p.x, p.y] for p in points], np.float32),
+                        labels=np.array([p.label for p in points], np.int32), box=rgn, mask=m)
+    else:
+        prompt = Prompt(box=rgn, mask=m)
+    prompt.validate(height, width)
+    return prompt
+
+
+def _mask_from_proto(mask: pb.Rle, height: int, width: int, limits: StreamSettings) -> np.ndarray:
+    if list(mask.size) != [height, width]:
+        raise InvalidPromptError(f"mask must be a COCO RLE of the frame size [{height}, {width}], "
+                                 f"got size {list(mask.size)[:4]}")
+    try:
+        return decode_untrusted(list(mask.size), mask.counts, height, width, limits.max_mask_rle_bytes)
+    except RleError as e:
+        raise InvalidPromptError(f"mask RLE refused: {e}") from e
 
 
 # ---- domain -> responses ---------------------------------------------------------------
 
 
-def masklet_to_proto(o: ObjectResult) -> pb.Masklet:
-    rle = encode_mask(o.mask)
+def masklet_to_proto(o: ObjectResult, rle: Optional[dict] = None) -> pb.Masklet:
+    rle = rle or encode_mask(o.mask)
     msg = pb.Masklet(obj_id=o.obj_id, mask=pb.Rle(size=rle["size"], counts=rle["counts"]), score=o.score,
                      visible=o.visible, iou=o.iou, revision=o.revision, prompted=o.prompted)
     if o.box is not None:
@@ -112,17 +140,26 @@ def masklet_to_proto(o: ObjectResult) -> pb.Masklet:
     return msg
 
 
-def frame_result_to_proto(stream_id: str, frame_index: int, capture_ts: Optional[float], result: FrameResult,
-                          revised: bool) -> pb.FrameResult:
-    msg = pb.FrameResult(stream_id=stream_id, frame_index=frame_index, revised=revised,
-                         masklets=[masklet_to_proto(o) for o in result.objects])
-    if capture_ts is not None:
-        msg.capture_ts = capture_ts
+def output_to_proto(out: FrameOutput) -> pb.FrameResult:
+    """The masks' RLEs are the ones the worker encoded (FrameOutput.rles), not encoded again here."""
+    msg = pb.FrameResult(stream_id=out.stream_id, frame_index=out.frame_index, revised=out.revised,
+                         revision=out.revision,
+                         masklets=[masklet_to_proto(o, rle) for o, rle in zip(out.result.objects, out.rles)])
+    if out.capture_ts is not None:
+        msg.capture_ts = out.capture_ts
     return msg
 
 
-def output_to_proto(out: FrameOutput) -> pb.FrameResult:
-    return frame_result_to_proto(out.stream_id, out.frame_index, out.capture_ts, out.result, out.revised)
+DROP_CODES = {r: pb.DropReason.Value(f"DROP_REASON_{r.name}") for r in DropReason}
+CLOSE_CODES = {r: pb.CloseReason.Value(f"CLOSE_REASON_{r.name}") for r in CloseReason}
+
+
+def drop_to_proto(frame_index: int, reason: DropReason, text: str) -> pb.StreamResponse:
+    return pb.StreamResponse(drop=pb.DropNotice(frame_index=frame_index, reason=text, code=DROP_CODES[reason]))
+
+
+def closed_to_proto(reason: CloseReason, text: str) -> pb.StreamResponse:
+    return pb.StreamResponse(closed=pb.StreamClosed(reason=text, code=CLOSE_CODES[reason]))
 
 
 def stream_info_to_proto(info: StreamInfo) -> pb.StreamInfo:

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 # How often an awaited control message checks whether its stream went away meanwhile
 # (a control queued on a stream that closes first is never applied nor failed).
 _CONTROL_POLL_S = 0.5
+# How long a re-open of a stream id still held by another call waits for that call's clean-up.
+_REOPEN_GRACE_S = 1.0
 
 
 class VosServicer(pb_grpc.VosServiceServicer):
@@ -46,6 +48,9 @@ class VosServicer(pb_grpc.VosServiceServicer):
         # Set by graceful_stop *before* health turns NOT_SERVING and the manager starts draining
         # (in a thread, a moment later): from then on no new stream or frame is taken.
         self.draining = False
+        # stream id -> (its session, the StreamFrames call that owns it), to tell a reconnect
+        # from a second camera using the same id.
+        self._owners: dict[str, tuple[StreamSession, grpc.aio.ServicerContext]] = {}
 
     @property
     def accepting(self) -> bool:
@@ -69,31 +74,60 @@ class VosServicer(pb_grpc.VosServiceServicer):
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
         try:
-            spec, fmt = convert.open_from_proto(first.open)
-            limit = self.settings.streams.max_objects
-            if len({p.obj_id for p in spec.initial_prompts}) > limit:
-                raise rt.LimitExceededError(f"{len(spec.initial_prompts)} initial objects, over max_objects={limit}")
             if not self.accepting:
                 raise rt.ShuttingDownError("the service is shutting down")
+            convert.check_prompt_count(len(first.open.initial_prompts), self.settings.streams)
+            # Initial prompts may carry masks: decoded on the pool, never on the loop.
+            spec, fmt = await loop.run_in_executor(self.pool, convert.open_from_proto, first.open,
+                                                   self.settings.streams)
             decoder = FrameDecoder(fmt, spec.width, spec.height)
-            session = self.manager.open(spec, FrameStream.sink_for(loop, events))
+            session = await self._open(spec, FrameStream.sink_for(loop, events), context)
         except Exception as e:  # noqa: BLE001 - mapped to a status code
             await self._fail(context, e)
         log.info("stream %s opened (%s, %s, %dx%d)", spec.stream_id, spec.mode.value, fmt.value,
                  spec.width, spec.height)
         call = FrameStream(session, decoder, events, self.settings, self.metrics, self.pool,
-                           lambda: self.accepting)
-        async for response in call.responses(requests, context):
-            yield response
+                           lambda: self.accepting, self.manager.close)
+        try:
+            async for response in call.responses(requests, context):
+                yield response
+        finally:
+            if self._owners.get(spec.stream_id, (None,))[0] is session:
+                del self._owners[spec.stream_id]
+
+    async def _open(self, spec: rt.StreamSpec, sink, context: grpc.aio.ServicerContext) -> StreamSession:
+        """Open the stream; a reconnect whose previous call is over (or about to be) gets in.
+
+        A client that cancels and re-opens the same id at once can overtake its own cancel:
+        the old call's clean-up has not run yet. If that call is done, its stream is closed
+        here; otherwise ALREADY_EXISTS comes after a short grace for the clean-up to run.
+        """
+        deadline = asyncio.get_running_loop().time() + _REOPEN_GRACE_S
+        while True:
+            try:
+                session = self.manager.open(spec, sink)
+                break
+            except rt.StreamExistsError:
+                owner = self._owners.get(spec.stream_id)
+                if owner is not None and owner[1].done():
+                    self.manager.close(owner[0], rt.CloseReason.CLIENT_DISCONNECTED)
+                    continue
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.02)
+        self._owners[spec.stream_id] = (session, context)
+        return session
 
     # ---- unary -------------------------------------------------------------------------
 
     async def AddPrompt(self, request: pb.AddPromptRequest, context) -> pb.AddPromptResponse:
         try:
             session = self._session(request.stream_id)
-            prompt = convert.add_prompt_from_proto(request)
-            prompt.prompt.validate(session.spec.height, session.spec.width)  # fail fast, before the queue
-            outputs = await self._control(session, rt.Control("prompt", prompt=prompt))
+            h, w = session.spec.height, session.spec.width
+            # Fail fast, before the queue; a mask is decoded on the pool, never on the loop.
+            prompt = await asyncio.get_running_loop().run_in_executor(
+                self.pool, convert.add_prompt_from_proto, request, h, w, self.settings.streams)
+            outputs = await self._control(session, rt.PromptControl(prompt))
         except Exception as e:  # noqa: BLE001
             await self._fail(context, e)
         return pb.AddPromptResponse(results=[convert.output_to_proto(o) for o in outputs])
@@ -101,7 +135,7 @@ class VosServicer(pb_grpc.VosServiceServicer):
     async def RemoveObject(self, request: pb.RemoveObjectRequest, context) -> pb.RemoveObjectResponse:
         try:
             session = self._session(request.stream_id)
-            await self._control(session, rt.Control("remove", obj_id=request.obj_id))
+            await self._control(session, rt.RemoveControl(request.obj_id))
         except Exception as e:  # noqa: BLE001
             await self._fail(context, e)
         return pb.RemoveObjectResponse()
@@ -117,8 +151,7 @@ class VosServicer(pb_grpc.VosServiceServicer):
 
     async def CloseStream(self, request: pb.CloseStreamRequest, context) -> pb.CloseStreamResponse:
         try:
-            session = self._session(request.stream_id)
-            await self._control(session, rt.Control("close", reason="closed_by_request"))
+            self.manager.close(self._session(request.stream_id), rt.CloseReason.CLOSED_BY_REQUEST)
         except Exception as e:  # noqa: BLE001
             await self._fail(context, e)
         return pb.CloseStreamResponse()
@@ -139,8 +172,6 @@ class VosServicer(pb_grpc.VosServiceServicer):
         while not fut.done():
             await asyncio.wait({waiter}, timeout=_CONTROL_POLL_S)
             if not fut.done() and session.closed:  # closed first: the message will never be applied
-                if msg.kind == "close":
-                    return None
                 self._stream_gone(session)
         try:
             return await waiter

@@ -15,8 +15,14 @@ Two coroutines per call, both on the event loop:
 gRPC ends a call only once, so a bad frame does not end it: it gets a
 DropNotice "invalid: ..." and the stream goes on. Half-close: the frames sent
 so far are finished, then the stream is closed ("client_closed") and the
-call ends after the `closed` message. Cancel / disconnect: the generator is
-cancelled and the stream is closed at once ("client_disconnected").
+call ends after the `closed` message with OK. Shutdown: `closed` ("shutdown"),
+then the call ends UNAVAILABLE, so a client knows to reconnect elsewhere.
+Cancel / disconnect: the generator is cancelled and the stream is closed at
+once ("client_disconnected"); its id is free for a reconnect immediately.
+
+Everything proportional to a request's size (image decode, prompt masks)
+runs on the thread pool; the loop only does O(1) checks (index order, byte
+and prompt counts) before handing a frame over.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from ..io.decode import FrameDecodeError, FrameDecoder, FrameFormat
 from ..metrics import Metrics
 from ..runtime import types as rt
 from ..runtime.session import Sink, StreamSession
+from ..runtime.types import CloseReason, DropReason
 from . import convert, errors
 from .errors import CLIENT_ERRORS, InvalidRequestError
 from .gen.vos.v1 import vos_pb2 as pb
@@ -59,7 +66,8 @@ class _Rejected:
     """A frame the api refused (already counted in metrics)."""
 
     frame_index: int
-    reason: str
+    reason: DropReason
+    text: str
 
 
 @dataclass(frozen=True)
@@ -69,8 +77,10 @@ class _ReaderFailed:
 
 class FrameStream:
     def __init__(self, session: StreamSession, decoder: FrameDecoder, events: asyncio.Queue,
-                 settings: Settings, metrics: Metrics, pool: Executor, accepting: Callable[[], bool]) -> None:
+                 settings: Settings, metrics: Metrics, pool: Executor, accepting: Callable[[], bool],
+                 close: Callable[[StreamSession, CloseReason], object]) -> None:
         self.session = session
+        self.close_session = close  # StreamManager.close: immediate, frees the id
         self.accepting = accepting  # False once the service drains for shutdown
         self.spec = session.spec
         self.decoder = decoder
@@ -109,21 +119,24 @@ class FrameStream:
                     if not event.revised:
                         self._settle()
                     yield pb.StreamResponse(result=convert.output_to_proto(event))
-                elif isinstance(event, rt.DropNotice):  # from the runtime: queue_full | error: ...
+                elif isinstance(event, rt.DropNotice):  # from the runtime: queue_full | refused | error
                     self._settle()
-                    self.metrics.frames_dropped.labels(event.reason.split(":", 1)[0]).inc()
-                    yield pb.StreamResponse(drop=pb.DropNotice(frame_index=event.frame_index, reason=event.reason))
+                    self.metrics.frames_dropped.labels(event.reason.value).inc()
+                    yield convert.drop_to_proto(event.frame_index, event.reason, event.text)
                 elif isinstance(event, _Rejected):
-                    yield pb.StreamResponse(drop=pb.DropNotice(frame_index=event.frame_index, reason=event.reason))
+                    yield convert.drop_to_proto(event.frame_index, event.reason, event.text)
                 elif isinstance(event, rt.StreamClosed):
-                    yield pb.StreamResponse(closed=pb.StreamClosed(reason=event.reason))
+                    yield convert.closed_to_proto(event.reason, event.text)
+                    if event.reason is CloseReason.SHUTDOWN:  # not OK: the client should reconnect
+                        await context.abort(grpc.StatusCode.UNAVAILABLE,
+                                            "the service is shutting down: reconnect (the stream was closed)")
                     return
                 elif isinstance(event, _ReaderFailed):  # a fault, not a bad frame: end the call
                     await errors.abort(context, event.error)
         finally:
             reader.cancel()
-            if not self.session.closed:  # cancelled, disconnected or failed: free the stream now
-                self._close("client_disconnected")
+            # Cancelled, disconnected or failed: free the stream (and its id) now.
+            self.close_session(self.session, CloseReason.CLIENT_DISCONNECTED)
 
     def _settle(self) -> None:
         self.settled += 1
@@ -137,7 +150,7 @@ class FrameStream:
                 if self.session.closed:
                     return
                 if req.WhichOneof("msg") != "frame":
-                    self._reject(-1, "invalid: only the first message opens a stream; later ones carry frames")
+                    self._reject(-1, "only the first message opens a stream; later ones carry frames")
                     continue
                 await self._frame(req.frame, time.monotonic())
             await self._finish()
@@ -152,10 +165,9 @@ class FrameStream:
         self.metrics.frames_received.inc()
         try:
             self._check(frame)
-            prompts = convert.prompts_from_proto(frame.prompts, self.spec.height, self.spec.width)
-            rgb = await asyncio.get_running_loop().run_in_executor(self.pool, self._decode, frame)
+            rgb, prompts = await asyncio.get_running_loop().run_in_executor(self.pool, self._decode, frame)
         except CLIENT_ERRORS as e:
-            self._reject(frame.index, f"invalid: {e}")
+            self._reject(frame.index, str(e))
             return
         self._last_index = frame.index
         meta = _Meta(frame.index, frame.capture_ts if frame.HasField("capture_ts") else None, received_at, prompts)
@@ -169,30 +181,36 @@ class FrameStream:
         await self._offer(meta, rgb)
 
     def _check(self, frame: pb.Frame) -> None:
+        """O(1) checks, on the loop, before any work proportional to the frame is queued."""
         if self._last_index is not None and frame.index <= self._last_index:
             raise InvalidRequestError(f"frame index {frame.index} is not above the previous {self._last_index}")
         limit = self.settings.streams.max_frame_bytes
         if len(frame.data) > limit:
             raise InvalidRequestError(f"frame is {len(frame.data)} bytes, over the limit of {limit} (max_frame_bytes)")
+        convert.check_prompt_count(len(frame.prompts), self.settings.streams)
 
-    def _decode(self, frame: pb.Frame) -> Optional[np.ndarray]:
-        """Pool thread: bytes -> RGB (None while H.264 holds the frame back)."""
+    def _decode(self, frame: pb.Frame) -> tuple[Optional[np.ndarray], tuple[rt.PromptSpec, ...]]:
+        """Pool thread: the frame's prompts (all valid or an error), then bytes -> RGB (None while
+        H.264 holds the frame back). Prompts first: a refused prompt costs no image decode."""
+        prompts = convert.prompts_from_proto(frame.prompts, self.spec.height, self.spec.width,
+                                             self.settings.streams)
         with self.metrics.stage("frame_decode"):
-            return self.decoder.decode(frame.data, frame.width if frame.HasField("width") else None,
-                                       frame.height if frame.HasField("height") else None)
+            rgb = self.decoder.decode(frame.data, frame.width if frame.HasField("width") else None,
+                                      frame.height if frame.HasField("height") else None)
+        return rgb, prompts
 
     async def _offer(self, meta: _Meta, rgb: np.ndarray) -> None:
         if not self.accepting():
             # Draining for shutdown: frames already queued finish, new ones are refused
             # out loud (the drain would otherwise discard them silently at close).
-            self._reject(meta.index, "shutdown: the service is shutting down", label="shutdown")
+            self._reject(meta.index, "the service is shutting down", DropReason.SHUTDOWN)
             return
         task = rt.FrameTask(meta.index, rgb, meta.capture_ts, meta.received_at, meta.prompts)
         while not self.session.closed:
             try:
                 space = self.session.offer(task)
             except rt.ShuttingDownError:  # the drain began between the check above and now
-                self._reject(meta.index, "shutdown: the service is shutting down", label="shutdown")
+                self._reject(meta.index, "the service is shutting down", DropReason.SHUTDOWN)
                 return
             if space is None:
                 self.enqueued += 1
@@ -207,9 +225,9 @@ class FrameStream:
             try:
                 rest = await asyncio.get_running_loop().run_in_executor(self.pool, self.decoder.flush)
             except FrameDecodeError as e:
-                rest, reason = [], f"invalid: {e}"
+                rest, reason = [], str(e)
             else:
-                reason = "invalid: the h264 decoder returned no frame for this access unit"
+                reason = "the h264 decoder returned no frame for this access unit"
             for rgb in rest:
                 if self._held:
                     await self._offer(self._held.popleft(), rgb)
@@ -218,14 +236,8 @@ class FrameStream:
         while self.settled < self.enqueued and not self.session.closed:
             self._progress.clear()
             await self._progress.wait()
-        self._close("client_closed")
+        self.close_session(self.session, CloseReason.CLIENT_CLOSED)
 
-    def _reject(self, index: int, reason: str, label: str = "invalid") -> None:
-        self.metrics.frames_dropped.labels(label).inc()
-        self.events.put_nowait(_Rejected(index, reason))
-
-    def _close(self, reason: str) -> None:
-        # A control to *this* session (not manager.close(stream_id)): the id may already
-        # name a newer stream when this one is gone.
-        if not self.session.closed:
-            self.session.control(rt.Control("close", reason=reason))
+    def _reject(self, index: int, text: str, reason: DropReason = DropReason.INVALID) -> None:
+        self.metrics.frames_dropped.labels(reason.value).inc()
+        self.events.put_nowait(_Rejected(index, reason, f"{reason.value}: {text}"))

@@ -42,6 +42,7 @@ class Result:
     capture_ts: Optional[float]
     revised: bool
     masklets: tuple[Masklet, ...]
+    revision: int = 0  # of the frame: higher for every re-publication; keep the highest per frame
 
     def by_id(self) -> dict[int, Masklet]:
         return {m.obj_id: m for m in self.masklets}
@@ -55,7 +56,7 @@ class Opened:
 @dataclass(frozen=True)
 class Dropped:
     frame_index: int  # -1 when the message had no frame
-    reason: str  # queue_full | invalid: ... | error: ...
+    reason: str  # queue_full | invalid: ... | refused: ... | error: ... | shutdown: ...
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def masklet_from_proto(m: pb.Masklet) -> Masklet:
 
 def result_from_proto(r: pb.FrameResult) -> Result:
     return Result(r.stream_id, r.frame_index, r.capture_ts if r.HasField("capture_ts") else None, r.revised,
-                  tuple(masklet_from_proto(m) for m in r.masklets))
+                  tuple(masklet_from_proto(m) for m in r.masklets), r.revision)
 
 
 def event_from_proto(msg: pb.StreamResponse) -> StreamEvent:

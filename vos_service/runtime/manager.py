@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import Future
 from typing import Any, Optional, Protocol
 
 from ..config import Settings
@@ -13,9 +12,10 @@ from ..engine.encoder import ImageEncoder
 from ..engine.model import LoadedModel
 from ..engine.tracker import StreamTracker, TrackerConfig
 from ..metrics import Metrics
+from .heap import release_free_memory
 from .scheduler import Scheduler
 from .session import Sink, StreamSession
-from .types import (Control, FrameOutput, LimitExceededError, ShuttingDownError, StreamClosed,
+from .types import (CloseReason, FrameOutput, LimitExceededError, ShuttingDownError, StreamClosed,
                     StreamExistsError, StreamInfo, StreamNotFoundError, StreamSpec)
 from .worker import Worker
 
@@ -27,6 +27,7 @@ class Publisher(Protocol):
 
     def masklets(self, output: FrameOutput) -> None: ...
     def event(self, type: str, stream_id: str, **fields: Any) -> None: ...
+    def stream_closed(self, stream_id: str) -> None: ...
     def close(self, timeout: float = 1.0) -> None: ...
 
 
@@ -35,6 +36,9 @@ class NullPublisher:
         pass
 
     def event(self, type: str, stream_id: str, **fields: Any) -> None:
+        pass
+
+    def stream_closed(self, stream_id: str) -> None:
         pass
 
     def close(self, timeout: float = 1.0) -> None:
@@ -50,6 +54,7 @@ class StreamManager:
         self.publisher = publisher or NullPublisher()
         self.encoder = ImageEncoder(model, timer=metrics.stage)  # shared: frames batch across streams
         self._sessions: dict[str, StreamSession] = {}
+        self._retired: list[StreamSession] = []  # closed, their trackers not freed yet (worker does it)
         self._lock = threading.Lock()
         self.accepting = True
         sched = settings.scheduler
@@ -98,23 +103,38 @@ class StreamManager:
     def list(self) -> list[StreamInfo]:
         return [s.info() for s in self.snapshot()]
 
-    def close(self, stream_id: str, reason: str = "closed_by_request") -> Future:
-        """Ask the worker to close the stream at its next fixed point."""
-        return self.get(stream_id).control(Control("close", reason=reason))
+    def close(self, session: StreamSession, reason: CloseReason, detail: str = "") -> bool:
+        """Close `session` now, from any thread; False if it was already closed.
 
-    def finalize_close(self, session: StreamSession, reason: str) -> None:
-        """Worker thread (or shutdown): free the stream now."""
+        Immediate, not a queued control message: the id is free for a reconnecting client at
+        once (a camera that re-opens right after a cancel must get in), pending controls fail,
+        queued frames are discarded, and nothing of this session is emitted or published any
+        more (StreamSession.deliver). The tracker is worker-owned: the worker frees it at its
+        next fixed point (free_retired), never in the middle of a step.
+        """
+        if not session.mark_closed():
+            return False
         with self._lock:
-            if self._sessions.get(session.stream_id) is not session:
-                return
-            del self._sessions[session.stream_id]
-        session.closed = True
+            if self._sessions.get(session.stream_id) is session:
+                del self._sessions[session.stream_id]
+            self._retired.append(session)
         session.close_waiters()
-        session.tracker.reset()  # free features and memories now, not at garbage collection
         self.metrics.active_streams.set(len(self._sessions))
-        self._update_gauges()
-        session.sink(StreamClosed(session.stream_id, reason))
-        self.event("stream_closed", session.stream_id, detail={"reason": reason})
+        session.sink(StreamClosed(session.stream_id, reason, detail))
+        self.event("stream_closed", session.stream_id, detail={"reason": reason.value, "detail": detail})
+        self.publisher.stream_closed(session.stream_id)
+        self.scheduler.notify()  # the worker frees the tracker soon even when idle
+        return True
+
+    def free_retired(self) -> None:
+        """Worker thread, between steps: free the trackers of closed streams."""
+        with self._lock:
+            retired, self._retired = self._retired, []
+        for s in retired:
+            s.tracker.reset()  # features and memories now, not at garbage collection
+        if retired:
+            self._update_gauges()
+            release_free_memory()
 
     def reap_idle(self) -> None:
         timeout = self.settings.streams.idle_timeout_s
@@ -122,29 +142,32 @@ class StreamManager:
         for s in self.snapshot():
             if now - s.last_activity > timeout and not s.has_frame():
                 log.info("closing idle stream %s", s.stream_id)
-                self.finalize_close(s, "idle_timeout")
+                self.close(s, CloseReason.IDLE_TIMEOUT)
         self._update_gauges()
 
     def shutdown(self, drain_timeout: float) -> None:
         """Stop taking work, finish queued frames (up to drain_timeout), close every stream."""
         self.accepting = False
         for s in self.snapshot():
-            s.accepting = False
+            s.drain()
         deadline = time.monotonic() + drain_timeout
         while any(s.has_frame() for s in self.snapshot()) and time.monotonic() < deadline:
             time.sleep(0.01)
         self.worker.stop()
         self.worker.join(timeout=max(1.0, deadline - time.monotonic()))
         for s in self.snapshot():
-            self.finalize_close(s, "shutdown")
+            self.close(s, CloseReason.SHUTDOWN)
+        self.free_retired()  # the worker has stopped: free what it did not
         self.publisher.close(timeout=1.0)
 
     # ---- output ---------------------------------------------------------------
 
     def emit(self, session: StreamSession, output: FrameOutput) -> None:
-        session.sink(output)
+        """Worker thread: the result goes to the stream's call and to Redis (unless it closed)."""
+        output.rles  # RLE-encode here, once for gRPC and Redis, never on the event loop
         with self.metrics.stage("publish"):
-            self.publisher.masklets(output)
+            if not session.deliver(output, lambda: self.publisher.masklets(output)):
+                return
         if not output.revised and output.received_at:
             self.metrics.frame_latency.observe(time.monotonic() - output.received_at)
         if self.metrics.stream_frames is not None and not output.revised:

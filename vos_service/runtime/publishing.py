@@ -11,7 +11,7 @@ from typing import Any
 
 from ..metrics import Metrics
 from ..publish.publisher import RedisPublisher
-from ..publish.schema import EventMessage, EventType, MaskletMessage, ObjectMasklet
+from ..publish.schema import EventMessage, EventType, MaskletMessage, ObjectMasklet, masklets_key
 from .types import FrameOutput
 
 
@@ -19,11 +19,13 @@ def masklet_message(output: FrameOutput) -> MaskletMessage:
     objs = tuple(ObjectMasklet(obj_id=o.obj_id, rle=rle, score=o.score, visible=o.visible,
                                iou=o.iou, box=o.box, revision=o.revision)
                  for o, rle in zip(output.result.objects, output.rles))
-    return MaskletMessage(output.stream_id, output.frame_index, objs, capture_ts=output.capture_ts)
+    return MaskletMessage(output.stream_id, output.frame_index, objs, capture_ts=output.capture_ts,
+                          revision=output.revision)
 
 
 class RedisStreamsPublisher:
-    def __init__(self, url: str, *, maxlen: int, buffer_size: int, metrics: Metrics) -> None:
+    def __init__(self, url: str, *, maxlen: int, buffer_size: int, metrics: Metrics, key_ttl_s: int = 0) -> None:
+        self.key_ttl_s = key_ttl_s  # a closed stream's masklet key expires after this long (0 = never)
         self.redis = RedisPublisher(
             url, maxlen=maxlen, buffer_size=buffer_size,
             on_published=lambda n: metrics.published.inc(n),
@@ -37,6 +39,11 @@ class RedisStreamsPublisher:
         self.redis.publish(EventMessage(EventType(type), stream_id, time.time(),
                                         obj_id=fields.get("obj_id"), frame_index=fields.get("frame_index"),
                                         detail=fields.get("detail") or {}))
+
+    def stream_closed(self, stream_id: str) -> None:
+        """Queued after the stream's last masklets, so the expiry applies to the complete key."""
+        if self.key_ttl_s > 0:
+            self.redis.expire(masklets_key(stream_id), self.key_ttl_s)
 
     def close(self, timeout: float = 1.0) -> None:
         self.redis.close(timeout=timeout)

@@ -15,8 +15,8 @@ from typing import Callable, Optional
 
 from ..engine.errors import FrameNotAvailableError
 from ..engine.tracker import StreamTracker
-from .types import (Control, DropNotice, FrameTask, ShuttingDownError, StreamEvent, StreamInfo, StreamMode,
-                    StreamNotFoundError, StreamSpec)
+from .types import (Control, DropNotice, DropReason, FrameOutput, FrameTask, ShuttingDownError, StreamEvent,
+                    StreamInfo, StreamMode, StreamNotFoundError, StreamSpec, StreamState)
 
 Sink = Callable[[StreamEvent], None]
 
@@ -35,18 +35,52 @@ class StreamSession:
         self._space_waiters: list[Future] = []
         # engine frame index -> (client index, capture ts), for frames still in the feature ring
         self._index_map: dict[int, tuple[int, Optional[float]]] = {}
+        # engine frame index -> the revision it was last published with (same frames as _index_map)
+        self._revisions: dict[int, int] = {}
         self.received = self.processed = self.dropped = 0
         self.last_activity = time.monotonic()
         self.last_frame_index: Optional[int] = None
         self._fps = 0.0
         self._last_done: Optional[float] = None
-        self.closed = False
-        self.accepting = True  # False once the service drains: no new frames
+        self.state = StreamState.OPEN
         self.initial_prompts_pending = bool(spec.initial_prompts)
 
     @property
     def stream_id(self) -> str:
         return self.spec.stream_id
+
+    @property
+    def closed(self) -> bool:
+        return self.state is StreamState.CLOSED
+
+    # ---- lifecycle (any thread) --------------------------------------------
+
+    def drain(self) -> None:
+        """The service shuts down: take no new frames; those queued still run."""
+        with self._lock:
+            if self.state is StreamState.OPEN:
+                self.state = StreamState.DRAINING
+
+    def mark_closed(self) -> bool:
+        """Move to CLOSED; False if it already was (exactly one caller wins)."""
+        with self._lock:
+            if self.state is StreamState.CLOSED:
+                return False
+            self.state = StreamState.CLOSED
+            return True
+
+    def deliver(self, event: StreamEvent, publish: Callable[[], None] = lambda: None) -> bool:
+        """Hand `event` to the sink and run `publish`, unless the stream is closed (then neither).
+
+        Under the lock that mark_closed takes, so nothing of a closed stream goes out after
+        its `closed` event (a re-opened stream of the same id may already be publishing).
+        """
+        with self._lock:
+            if self.state is StreamState.CLOSED:
+                return False
+            self.sink(event)
+            publish()
+        return True
 
     # ---- producer side (api) -----------------------------------------------
 
@@ -55,7 +89,7 @@ class StreamSession:
         full, returns a Future that completes once there is room (offer again then)."""
         dropped = None
         with self._lock:
-            if self.closed or not self.accepting:
+            if self.state is not StreamState.OPEN:
                 raise ShuttingDownError(f"stream {self.stream_id!r} takes no more frames")
             self.last_activity = time.monotonic()
             if len(self._frames) >= self.queue_size:
@@ -68,13 +102,13 @@ class StreamSession:
             self._frames.append(task)
             self.received += 1
         if dropped is not None:
-            self.sink(DropNotice(self.stream_id, dropped.index, "queue_full"))
+            self.deliver(DropNotice(self.stream_id, dropped.index, DropReason.QUEUE_FULL))
         self._on_frame()
         return None
 
     def control(self, msg: Control) -> Future:
         with self._lock:
-            if self.closed:  # the worker will never look at this session again
+            if self.state is StreamState.CLOSED:  # the worker will never look at this session again
                 msg.done.set_exception(StreamNotFoundError(f"stream {self.stream_id!r} is closed"))
                 return msg.done
             self._control.append(msg)
@@ -109,6 +143,7 @@ class StreamSession:
         """Book-keeping after the tracker stepped over `task` as frame `engine_index`."""
         self._index_map[engine_index] = (task.index, task.capture_ts)
         self._index_map.pop(engine_index - self.tracker.ring.capacity, None)
+        self._revisions.pop(engine_index - self.tracker.ring.capacity, None)
         self.processed += 1
         self.last_frame_index = task.index
         now = time.monotonic()
@@ -116,6 +151,19 @@ class StreamSession:
             dt = max(now - self._last_done, 1e-6)
             self._fps = 0.9 * self._fps + 0.1 / dt if self._fps else 1.0 / dt
         self._last_done = now
+
+    def output(self, engine_index: int, result, *, revised: bool, received_at: float = 0.0) -> FrameOutput:
+        """The FrameOutput that publishes `result`, with the frame's next revision.
+
+        Every publication of a frame carries a higher revision than the one before (an
+        object added on the latest frame re-publishes it too), so a reader that keeps the
+        highest revision per frame always keeps the newest entry. Worker thread only.
+        """
+        rev = self._revisions.get(engine_index, -1) + 1
+        self._revisions[engine_index] = rev
+        client_index, ts = self.client_frame(engine_index)
+        return FrameOutput(self.stream_id, client_index, ts, result, revised=revised, received_at=received_at,
+                           revision=rev)
 
     def client_frame(self, engine_index: int) -> tuple[int, Optional[float]]:
         return self._index_map.get(engine_index, (engine_index, None))

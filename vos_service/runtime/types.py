@@ -76,6 +76,7 @@ class FrameOutput:
     result: FrameResult
     revised: bool = False
     received_at: float = 0.0
+    revision: int = 0  # of the frame: 0 when first published, +1 each time it is published again
 
     @cached_property
     def rles(self) -> tuple[dict, ...]:
@@ -83,31 +84,78 @@ class FrameOutput:
         return tuple(encode_mask(o.mask) for o in self.result.objects)
 
 
+class DropReason(str, enum.Enum):
+    """Why a frame got no result (the wire text is `<reason>` or `<reason>: <detail>`)."""
+
+    QUEUE_FULL = "queue_full"  # live mode overload: the oldest waiting frame made room
+    INVALID = "invalid"  # the api refused the frame or one of its inline prompts (nothing applied)
+    REFUSED = "refused"  # the runtime refused the frame's prompts as a whole (a limit); nothing applied
+    ERROR = "error"  # the engine failed on this frame (a service fault, logged)
+    SHUTDOWN = "shutdown"  # arrived while the service drains
+
+
 @dataclass(frozen=True)
 class DropNotice:
     stream_id: str
-    frame_index: int
-    reason: str  # queue_full
+    frame_index: int  # -1 when the message had no frame
+    reason: DropReason
+    detail: str = ""
+
+    @property
+    def text(self) -> str:
+        return f"{self.reason.value}: {self.detail}" if self.detail else self.reason.value
+
+
+class CloseReason(str, enum.Enum):
+    CLIENT_CLOSED = "client_closed"  # the client half-closed; every frame sent was answered
+    CLIENT_DISCONNECTED = "client_disconnected"  # cancelled or the connection went away
+    CLOSED_BY_REQUEST = "closed_by_request"  # CloseStream
+    IDLE_TIMEOUT = "idle_timeout"
+    SHUTDOWN = "shutdown"  # the service stops: reconnect (the call ends UNAVAILABLE)
+    ERROR = "error"  # a fault ended the stream
 
 
 @dataclass(frozen=True)
 class StreamClosed:
     stream_id: str
-    reason: str  # client_closed | idle_timeout | closed_by_request | shutdown | error: ...
+    reason: CloseReason
+    detail: str = ""
+
+    @property
+    def text(self) -> str:
+        return f"{self.reason.value}: {self.detail}" if self.detail else self.reason.value
 
 
 StreamEvent = Union[FrameOutput, DropNotice, StreamClosed]
 
 
-@dataclass
-class Control:
-    """A control message, applied by the worker between steps; `done` gets the outcome."""
+class StreamState(str, enum.Enum):
+    """One stream's lifecycle; it only moves forward: OPEN -> DRAINING -> CLOSED (or OPEN -> CLOSED)."""
 
-    kind: str  # prompt | remove | close
-    prompt: Optional[PromptSpec] = None
-    obj_id: Optional[int] = None
-    reason: str = "closed_by_request"
+    OPEN = "open"  # takes frames and control messages
+    DRAINING = "draining"  # the service shuts down: queued frames finish, new ones are refused
+    CLOSED = "closed"  # gone from the manager: nothing is taken, emitted or published any more
+
+
+@dataclass
+class PromptControl:
+    """Add or correct one object (AddPrompt); `done` gets the FrameOutputs it produced."""
+
+    prompt: PromptSpec
     done: Future = field(default_factory=Future)
+
+
+@dataclass
+class RemoveControl:
+    """Stop tracking one object (RemoveObject); `done` gets None."""
+
+    obj_id: int
+    done: Future = field(default_factory=Future)
+
+
+# Control messages the worker applies between steps (closing a stream is immediate, not queued:
+# see StreamManager.close).
+Control = Union[PromptControl, RemoveControl]
 
 
 @dataclass(frozen=True)

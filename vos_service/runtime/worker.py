@@ -3,8 +3,11 @@
 One thread runs every model call of the service (torch already uses all cores
 inside each op, and one thread keeps the event loop free). The image encoder
 runs once for a batch of frames from different streams; each stream then
-steps its own tracker. Prompts, removals and closes are applied at one fixed
-point, between steps, never in the middle of one.
+steps its own tracker. Prompts and removals are applied at one fixed point,
+between steps, never in the middle of one; so is the freeing of closed
+streams' trackers (the close itself is immediate: StreamManager.close).
+A frame's prompts apply all or nothing: they are checked against the limits
+before the frame is stepped, and a refused frame is not stepped at all.
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 from ..engine.errors import EngineError
-from .types import Control, DropNotice, FrameOutput, FrameTask, LimitExceededError, PromptSpec
+from ..engine.types import FrameResult
+from .types import (Control, DropNotice, DropReason, FrameTask, LimitExceededError, PromptControl,
+                    PromptSpec, RemoveControl)
 
 if TYPE_CHECKING:
     from .manager import StreamManager
@@ -41,6 +46,7 @@ class Worker(threading.Thread):
                 if batch:
                     self._run_batch(batch)
                 self._apply_controls()
+                self.m.free_retired()
                 self.m.reap_idle()
             except Exception:  # the loop must survive anything one stream does
                 log.exception("worker loop iteration failed")
@@ -57,22 +63,59 @@ class Worker(threading.Thread):
         for (session, task), image in zip(batch, features):
             if session.closed:
                 continue
+            prompts = self._frame_prompts(session, task)
+            refusal = self._refusal(session, prompts)
+            if refusal is not None:  # all or nothing: the frame is not stepped, no prompt applied
+                session.deliver(DropNotice(session.stream_id, task.index, DropReason.REFUSED, refusal))
+                continue
             try:
                 result = session.tracker.step(image, task.rgb.shape[0], task.rgb.shape[1])
                 session.frame_done(result.frame_index, task)
-                prompts = list(task.prompts)
-                if session.initial_prompts_pending:
-                    prompts = list(session.spec.initial_prompts) + prompts
-                    session.initial_prompts_pending = False
-                for p in prompts:  # inline prompts land on this very frame
-                    result = self._prompt(session, PromptSpec(p.obj_id, p.prompt, None, p.clear_previous))[0].result
-            except EngineError as e:  # a prompt the api could not pre-check: report it, skip the frame
+                result = self._apply_frame_prompts(session, prompts) or result
+            except EngineError as e:  # a fault the checks above did not foresee: logged, frame skipped
                 log.warning("stream %s frame %d: %s", session.stream_id, task.index, e)
-                session.sink(DropNotice(session.stream_id, task.index, f"error: {e}"))
+                session.deliver(DropNotice(session.stream_id, task.index, DropReason.ERROR, str(e)))
                 continue
-            self.m.emit(session, FrameOutput(session.stream_id, task.index, task.capture_ts, result,
-                                             revised=False, received_at=task.received_at))
+            if session.initial_prompts_pending and prompts:
+                session.initial_prompts_pending = False
+            self.m.emit(session, session.output(result.frame_index, result, revised=False,
+                                                received_at=task.received_at))
             metrics.frames_processed.inc()
+
+    @staticmethod
+    def _frame_prompts(session: "StreamSession", task: FrameTask) -> list[PromptSpec]:
+        """The prompts that land on this frame: the stream's initial ones (first frame), then inline."""
+        inline = list(task.prompts)
+        if not session.initial_prompts_pending:
+            return inline
+        inline_ids = {p.obj_id for p in inline}  # an inline prompt replaces an initial one of its object
+        return [p for p in session.spec.initial_prompts if p.obj_id not in inline_ids] + inline
+
+    def _refusal(self, session: "StreamSession", prompts: list[PromptSpec]) -> Optional[str]:
+        """Why the frame's prompts cannot all be applied (None: they can)."""
+        limit = self.m.settings.streams.max_objects
+        tracked = session.tracker.objects
+        new = {p.obj_id for p in prompts} - set(tracked)
+        if len(tracked) + len(new) > limit:
+            return (f"{len(new)} new objects on a stream tracking {len(tracked)} would exceed "
+                    f"max_objects={limit}; none of this frame's prompts was applied")
+        return None
+
+    def _apply_frame_prompts(self, session: "StreamSession", prompts: list[PromptSpec]) -> Optional[FrameResult]:
+        """Inline prompts on the frame just stepped; new objects are removed again if one fails."""
+        added: list[int] = []
+        result = None
+        try:
+            for p in prompts:
+                if p.obj_id not in session.tracker.objects:
+                    added.append(p.obj_id)
+                result = self._prompt(session, PromptSpec(p.obj_id, p.prompt, None, p.clear_previous))[0]
+        except Exception:
+            for obj_id in added:
+                if obj_id in session.tracker.objects:
+                    session.tracker.remove_object(obj_id)
+            raise
+        return result
 
     # ---- control ----------------------------------------------------------------
 
@@ -83,23 +126,22 @@ class Worker(threading.Thread):
 
     def _apply(self, session: "StreamSession", c: Control) -> None:
         try:
-            if c.kind == "prompt":
-                outputs = self._prompt(session, c.prompt)
+            if isinstance(c, PromptControl):
+                results = self._prompt(session, c.prompt)
+                outputs = [session.output(r.frame_index, r, revised=True) for r in results]
                 for o in outputs:
                     self.m.emit(session, o)
                 c.done.set_result(outputs)
-            elif c.kind == "remove":
+            elif isinstance(c, RemoveControl):
                 session.tracker.remove_object(c.obj_id)
                 self.m.event("object_removed", session.stream_id, obj_id=c.obj_id)
-                c.done.set_result(None)
-            elif c.kind == "close":
-                self.m.finalize_close(session, c.reason)
                 c.done.set_result(None)
         except Exception as e:  # reported to whoever sent the control message
             if not c.done.done():
                 c.done.set_exception(e)
 
-    def _prompt(self, session: "StreamSession", p: PromptSpec) -> list[FrameOutput]:
+    def _prompt(self, session: "StreamSession", p: PromptSpec) -> list[FrameResult]:
+        """Apply one prompt; the tracker's results: the prompted frame, then re-propagated later ones."""
         tracker = session.tracker
         is_new = p.obj_id not in tracker.objects
         if is_new and len(tracker.objects) >= self.m.settings.streams.max_objects:
@@ -108,11 +150,7 @@ class Worker(threading.Thread):
         results = tracker.add_prompt(p.obj_id, p.prompt, session.engine_frame(p.frame_index), p.clear_previous)
         kind = "mask" if p.prompt.mask is not None else "box" if p.prompt.box is not None else "points"
         self.m.metrics.prompts.labels(kind).inc()
-        outputs = []
-        for r in results:
-            client_index, ts = session.client_frame(r.frame_index)
-            outputs.append(FrameOutput(session.stream_id, client_index, ts, r, revised=True))
+        frames = [session.client_frame(r.frame_index)[0] for r in results]
         self.m.event("object_added" if is_new else "correction_applied", session.stream_id,
-                     obj_id=p.obj_id, frame_index=outputs[0].frame_index,
-                     detail={"kind": kind, "revised_frames": [o.frame_index for o in outputs]})
-        return outputs
+                     obj_id=p.obj_id, frame_index=frames[0], detail={"kind": kind, "revised_frames": frames})
+        return results

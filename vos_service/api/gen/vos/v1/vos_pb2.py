@@ -24,17 +24,21 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10vos/v1/vos.proto\x12\x06vos.v1\",\n\x05Point\x12\t\n\x01x\x18\x01 \x01(\x02\x12\t\n\x01y\x18\x02 \x01(\x02\x12\r\n\x05label\x18\x03 \x01(\x05\"5\n\x03\x42ox\x12\n\n\x02x0\x18\x01 \x01(\x02\x12\n\n\x02y0\x18\x02 \x01(\x02\x12\n\n\x02x1\x18\x03 \x01(\x02\x12\n\n\x02y1\x18\x04 \x01(\x02\"#\n\x03Rle\x12\x0c\n\x04size\x18\x01 \x03(\x05\x12\x0e\n\x06\x63ounts\x18\x02 \x01(\t\"\x9c\x01\n\x06Prompt\x12\x0e\n\x06obj_id\x18\x01 \x01(\x05\x12\x1d\n\x06points\x18\x02 \x03(\x0b\x32\r.vos.v1.Point\x12\x18\n\x03\x62ox\x18\x03 \x01(\x0b\x32\x0b.vos.v1.Box\x12\x19\n\x04mask\x18\x04 \x01(\x0b\x32\x0b.vos.v1.Rle\x12\x1b\n\x0e\x63lear_previous\x18\x05 \x01(\x08H\x00\x88\x01\x01\x42\x11\n\x0f_clear_previous\"\xae\x01\n\nStreamOpen\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0e\n\x06height\x18\x03 \x01(\r\x12#\n\x06\x66ormat\x18\x04 \x01(\x0e\x32\x13.vos.v1.FrameFormat\x12 \n\x04mode\x18\x05 \x01(\x0e\x32\x12.vos.v1.StreamMode\x12\'\n\x0finitial_prompts\x18\x06 \x03(\x0b\x32\x0e.vos.v1.Prompt\"\xab\x01\n\x05\x46rame\x12\r\n\x05index\x18\x01 \x01(\x03\x12\x17\n\ncapture_ts\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x12\n\x05width\x18\x04 \x01(\rH\x01\x88\x01\x01\x12\x13\n\x06height\x18\x05 \x01(\rH\x02\x88\x01\x01\x12\x1f\n\x07prompts\x18\x06 \x03(\x0b\x32\x0e.vos.v1.PromptB\r\n\x0b_capture_tsB\x08\n\x06_widthB\t\n\x07_height\"Z\n\rStreamRequest\x12\"\n\x04open\x18\x01 \x01(\x0b\x32\x12.vos.v1.StreamOpenH\x00\x12\x1e\n\x05\x66rame\x18\x02 \x01(\x0b\x32\r.vos.v1.FrameH\x00\x42\x05\n\x03msg\"\x1b\n\x06Opened\x12\x11\n\tstream_id\x18\x01 \x01(\t\"\x9f\x01\n\x07Masklet\x12\x0e\n\x06obj_id\x18\x01 \x01(\x05\x12\x19\n\x04mask\x18\x02 \x01(\x0b\x32\x0b.vos.v1.Rle\x12\r\n\x05score\x18\x03 \x01(\x02\x12\x0f\n\x07visible\x18\x04 \x01(\x08\x12\x0b\n\x03iou\x18\x05 \x01(\x02\x12\x18\n\x03\x62ox\x18\x06 \x01(\x0b\x32\x0b.vos.v1.Box\x12\x10\n\x08revision\x18\x07 \x01(\x05\x12\x10\n\x08prompted\x18\x08 \x01(\x08\"\x91\x01\n\x0b\x46rameResult\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66rame_index\x18\x02 \x01(\x03\x12\x17\n\ncapture_ts\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x0f\n\x07revised\x18\x04 \x01(\x08\x12!\n\x08masklets\x18\x05 \x03(\x0b\x32\x0f.vos.v1.MaskletB\r\n\x0b_capture_ts\"1\n\nDropNotice\x12\x13\n\x0b\x66rame_index\x18\x01 \x01(\x03\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x1e\n\x0cStreamClosed\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\xac\x01\n\x0eStreamResponse\x12 \n\x06opened\x18\x01 \x01(\x0b\x32\x0e.vos.v1.OpenedH\x00\x12%\n\x06result\x18\x02 \x01(\x0b\x32\x13.vos.v1.FrameResultH\x00\x12\"\n\x04\x64rop\x18\x03 \x01(\x0b\x32\x12.vos.v1.DropNoticeH\x00\x12&\n\x06\x63losed\x18\x04 \x01(\x0b\x32\x14.vos.v1.StreamClosedH\x00\x42\x05\n\x03msg\"\xe3\x01\n\x10\x41\x64\x64PromptRequest\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x0e\n\x06obj_id\x18\x02 \x01(\x05\x12\x18\n\x0b\x66rame_index\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x1d\n\x06points\x18\x04 \x03(\x0b\x32\r.vos.v1.Point\x12\x18\n\x03\x62ox\x18\x05 \x01(\x0b\x32\x0b.vos.v1.Box\x12\x19\n\x04mask\x18\x06 \x01(\x0b\x32\x0b.vos.v1.Rle\x12\x1b\n\x0e\x63lear_previous\x18\x07 \x01(\x08H\x01\x88\x01\x01\x42\x0e\n\x0c_frame_indexB\x11\n\x0f_clear_previous\"9\n\x11\x41\x64\x64PromptResponse\x12$\n\x07results\x18\x01 \x03(\x0b\x32\x13.vos.v1.FrameResult\"8\n\x13RemoveObjectRequest\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x0e\n\x06obj_id\x18\x02 \x01(\x05\"\x16\n\x14RemoveObjectResponse\"\x14\n\x12ListStreamsRequest\":\n\x13ListStreamsResponse\x12#\n\x07streams\x18\x01 \x03(\x0b\x32\x12.vos.v1.StreamInfo\"%\n\x10GetStreamRequest\x12\x11\n\tstream_id\x18\x01 \x01(\t\"\xfd\x01\n\nStreamInfo\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12 \n\x04mode\x18\x02 \x01(\x0e\x32\x12.vos.v1.StreamMode\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\x12\x0f\n\x07objects\x18\x05 \x03(\x05\x12\x0b\n\x03\x66ps\x18\x06 \x01(\x01\x12\x13\n\x0bqueue_depth\x18\x07 \x01(\r\x12\x10\n\x08received\x18\x08 \x01(\x04\x12\x11\n\tprocessed\x18\t \x01(\x04\x12\x0f\n\x07\x64ropped\x18\n \x01(\x04\x12\x1d\n\x10last_frame_index\x18\x0b \x01(\x03H\x00\x88\x01\x01\x42\x13\n\x11_last_frame_index\"\'\n\x12\x43loseStreamRequest\x12\x11\n\tstream_id\x18\x01 \x01(\t\"\x15\n\x13\x43loseStreamResponse*\x9b\x01\n\x0b\x46rameFormat\x12\x1c\n\x18\x46RAME_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n\x11\x46RAME_FORMAT_JPEG\x10\x01\x12\x14\n\x10\x46RAME_FORMAT_PNG\x10\x02\x12\x14\n\x10\x46RAME_FORMAT_RGB\x10\x03\x12\x14\n\x10\x46RAME_FORMAT_BGR\x10\x04\x12\x15\n\x11\x46RAME_FORMAT_H264\x10\x05*Y\n\nStreamMode\x12\x1b\n\x17STREAM_MODE_UNSPECIFIED\x10\x00\x12\x14\n\x10STREAM_MODE_LIVE\x10\x01\x12\x18\n\x14STREAM_MODE_LOSSLESS\x10\x02\x32\xa7\x03\n\nVosService\x12\x41\n\x0cStreamFrames\x12\x15.vos.v1.StreamRequest\x1a\x16.vos.v1.StreamResponse(\x01\x30\x01\x12@\n\tAddPrompt\x12\x18.vos.v1.AddPromptRequest\x1a\x19.vos.v1.AddPromptResponse\x12I\n\x0cRemoveObject\x12\x1b.vos.v1.RemoveObjectRequest\x1a\x1c.vos.v1.RemoveObjectResponse\x12\x46\n\x0bListStreams\x12\x1a.vos.v1.ListStreamsRequest\x1a\x1b.vos.v1.ListStreamsResponse\x12\x39\n\tGetStream\x12\x18.vos.v1.GetStreamRequest\x1a\x12.vos.v1.StreamInfo\x12\x46\n\x0b\x43loseStream\x12\x1a.vos.v1.CloseStreamRequest\x1a\x1b.vos.v1.CloseStreamResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10vos/v1/vos.proto\x12\x06vos.v1\",\n\x05Point\x12\t\n\x01x\x18\x01 \x01(\x02\x12\t\n\x01y\x18\x02 \x01(\x02\x12\r\n\x05label\x18\x03 \x01(\x05\"5\n\x03\x42ox\x12\n\n\x02x0\x18\x01 \x01(\x02\x12\n\n\x02y0\x18\x02 \x01(\x02\x12\n\n\x02x1\x18\x03 \x01(\x02\x12\n\n\x02y1\x18\x04 \x01(\x02\"#\n\x03Rle\x12\x0c\n\x04size\x18\x01 \x03(\x05\x12\x0e\n\x06\x63ounts\x18\x02 \x01(\t\"\x9c\x01\n\x06Prompt\x12\x0e\n\x06obj_id\x18\x01 \x01(\x05\x12\x1d\n\x06points\x18\x02 \x03(\x0b\x32\r.vos.v1.Point\x12\x18\n\x03\x62ox\x18\x03 \x01(\x0b\x32\x0b.vos.v1.Box\x12\x19\n\x04mask\x18\x04 \x01(\x0b\x32\x0b.vos.v1.Rle\x12\x1b\n\x0e\x63lear_previous\x18\x05 \x01(\x08H\x00\x88\x01\x01\x42\x11\n\x0f_clear_previous\"\xae\x01\n\nStreamOpen\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0e\n\x06height\x18\x03 \x01(\r\x12#\n\x06\x66ormat\x18\x04 \x01(\x0e\x32\x13.vos.v1.FrameFormat\x12 \n\x04mode\x18\x05 \x01(\x0e\x32\x12.vos.v1.StreamMode\x12\'\n\x0finitial_prompts\x18\x06 \x03(\x0b\x32\x0e.vos.v1.Prompt\"\xab\x01\n\x05\x46rame\x12\r\n\x05index\x18\x01 \x01(\x03\x12\x17\n\ncapture_ts\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x12\n\x05width\x18\x04 \x01(\rH\x01\x88\x01\x01\x12\x13\n\x06height\x18\x05 \x01(\rH\x02\x88\x01\x01\x12\x1f\n\x07prompts\x18\x06 \x03(\x0b\x32\x0e.vos.v1.PromptB\r\n\x0b_capture_tsB\x08\n\x06_widthB\t\n\x07_height\"Z\n\rStreamRequest\x12\"\n\x04open\x18\x01 \x01(\x0b\x32\x12.vos.v1.StreamOpenH\x00\x12\x1e\n\x05\x66rame\x18\x02 \x01(\x0b\x32\r.vos.v1.FrameH\x00\x42\x05\n\x03msg\"\x1b\n\x06Opened\x12\x11\n\tstream_id\x18\x01 \x01(\t\"\x9f\x01\n\x07Masklet\x12\x0e\n\x06obj_id\x18\x01 \x01(\x05\x12\x19\n\x04mask\x18\x02 \x01(\x0b\x32\x0b.vos.v1.Rle\x12\r\n\x05score\x18\x03 \x01(\x02\x12\x0f\n\x07visible\x18\x04 \x01(\x08\x12\x0b\n\x03iou\x18\x05 \x01(\x02\x12\x18\n\x03\x62ox\x18\x06 \x01(\x0b\x32\x0b.vos.v1.Box\x12\x10\n\x08revision\x18\x07 \x01(\x05\x12\x10\n\x08prompted\x18\x08 \x01(\x08\"\xa3\x01\n\x0b\x46rameResult\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66rame_index\x18\x02 \x01(\x03\x12\x17\n\ncapture_ts\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x0f\n\x07revised\x18\x04 \x01(\x08\x12!\n\x08masklets\x18\x05 \x03(\x0b\x32\x0f.vos.v1.Masklet\x12\x10\n\x08revision\x18\x06 \x01(\x05\x42\r\n\x0b_capture_ts\"S\n\nDropNotice\x12\x13\n\x0b\x66rame_index\x18\x01 \x01(\x03\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12 \n\x04\x63ode\x18\x03 \x01(\x0e\x32\x12.vos.v1.DropReason\"A\n\x0cStreamClosed\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12!\n\x04\x63ode\x18\x02 \x01(\x0e\x32\x13.vos.v1.CloseReason\"\xac\x01\n\x0eStreamResponse\x12 \n\x06opened\x18\x01 \x01(\x0b\x32\x0e.vos.v1.OpenedH\x00\x12%\n\x06result\x18\x02 \x01(\x0b\x32\x13.vos.v1.FrameResultH\x00\x12\"\n\x04\x64rop\x18\x03 \x01(\x0b\x32\x12.vos.v1.DropNoticeH\x00\x12&\n\x06\x63losed\x18\x04 \x01(\x0b\x32\x14.vos.v1.StreamClosedH\x00\x42\x05\n\x03msg\"\xe3\x01\n\x10\x41\x64\x64PromptRequest\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x0e\n\x06obj_id\x18\x02 \x01(\x05\x12\x18\n\x0b\x66rame_index\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x1d\n\x06points\x18\x04 \x03(\x0b\x32\r.vos.v1.Point\x12\x18\n\x03\x62ox\x18\x05 \x01(\x0b\x32\x0b.vos.v1.Box\x12\x19\n\x04mask\x18\x06 \x01(\x0b\x32\x0b.vos.v1.Rle\x12\x1b\n\x0e\x63lear_previous\x18\x07 \x01(\x08H\x01\x88\x01\x01\x42\x0e\n\x0c_frame_indexB\x11\n\x0f_clear_previous\"9\n\x11\x41\x64\x64PromptResponse\x12$\n\x07results\x18\x01 \x03(\x0b\x32\x13.vos.v1.FrameResult\"8\n\x13RemoveObjectRequest\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x0e\n\x06obj_id\x18\x02 \x01(\x05\"\x16\n\x14RemoveObjectResponse\"\x14\n\x12ListStreamsRequest\":\n\x13ListStreamsResponse\x12#\n\x07streams\x18\x01 \x03(\x0b\x32\x12.vos.v1.StreamInfo\"%\n\x10GetStreamRequest\x12\x11\n\tstream_id\x18\x01 \x01(\t\"\xfd\x01\n\nStreamInfo\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12 \n\x04mode\x18\x02 \x01(\x0e\x32\x12.vos.v1.StreamMode\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\x12\x0f\n\x07objects\x18\x05 \x03(\x05\x12\x0b\n\x03\x66ps\x18\x06 \x01(\x01\x12\x13\n\x0bqueue_depth\x18\x07 \x01(\r\x12\x10\n\x08received\x18\x08 \x01(\x04\x12\x11\n\tprocessed\x18\t \x01(\x04\x12\x0f\n\x07\x64ropped\x18\n \x01(\x04\x12\x1d\n\x10last_frame_index\x18\x0b \x01(\x03H\x00\x88\x01\x01\x42\x13\n\x11_last_frame_index\"\'\n\x12\x43loseStreamRequest\x12\x11\n\tstream_id\x18\x01 \x01(\t\"\x15\n\x13\x43loseStreamResponse*\x9b\x01\n\x0b\x46rameFormat\x12\x1c\n\x18\x46RAME_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n\x11\x46RAME_FORMAT_JPEG\x10\x01\x12\x14\n\x10\x46RAME_FORMAT_PNG\x10\x02\x12\x14\n\x10\x46RAME_FORMAT_RGB\x10\x03\x12\x14\n\x10\x46RAME_FORMAT_BGR\x10\x04\x12\x15\n\x11\x46RAME_FORMAT_H264\x10\x05*Y\n\nStreamMode\x12\x1b\n\x17STREAM_MODE_UNSPECIFIED\x10\x00\x12\x14\n\x10STREAM_MODE_LIVE\x10\x01\x12\x18\n\x14STREAM_MODE_LOSSLESS\x10\x02*\xa8\x01\n\nDropReason\x12\x1b\n\x17\x44ROP_REASON_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44ROP_REASON_QUEUE_FULL\x10\x01\x12\x17\n\x13\x44ROP_REASON_INVALID\x10\x02\x12\x17\n\x13\x44ROP_REASON_REFUSED\x10\x03\x12\x15\n\x11\x44ROP_REASON_ERROR\x10\x04\x12\x18\n\x14\x44ROP_REASON_SHUTDOWN\x10\x05*\xe7\x01\n\x0b\x43loseReason\x12\x1c\n\x18\x43LOSE_REASON_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x43LOSE_REASON_CLIENT_CLOSED\x10\x01\x12$\n CLOSE_REASON_CLIENT_DISCONNECTED\x10\x02\x12\"\n\x1e\x43LOSE_REASON_CLOSED_BY_REQUEST\x10\x03\x12\x1d\n\x19\x43LOSE_REASON_IDLE_TIMEOUT\x10\x04\x12\x19\n\x15\x43LOSE_REASON_SHUTDOWN\x10\x05\x12\x16\n\x12\x43LOSE_REASON_ERROR\x10\x06\x32\xa7\x03\n\nVosService\x12\x41\n\x0cStreamFrames\x12\x15.vos.v1.StreamRequest\x1a\x16.vos.v1.StreamResponse(\x01\x30\x01\x12@\n\tAddPrompt\x12\x18.vos.v1.AddPromptRequest\x1a\x19.vos.v1.AddPromptResponse\x12I\n\x0cRemoveObject\x12\x1b.vos.v1.RemoveObjectRequest\x1a\x1c.vos.v1.RemoveObjectResponse\x12\x46\n\x0bListStreams\x12\x1a.vos.v1.ListStreamsRequest\x1a\x1b.vos.v1.ListStreamsResponse\x12\x39\n\tGetStream\x12\x18.vos.v1.GetStreamRequest\x1a\x12.vos.v1.StreamInfo\x12\x46\n\x0b\x43loseStream\x12\x1a.vos.v1.CloseStreamRequest\x1a\x1b.vos.v1.CloseStreamResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vos.v1.vos_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_FRAMEFORMAT']._serialized_start=2178
-  _globals['_FRAMEFORMAT']._serialized_end=2333
-  _globals['_STREAMMODE']._serialized_start=2335
-  _globals['_STREAMMODE']._serialized_end=2424
+  _globals['_FRAMEFORMAT']._serialized_start=2265
+  _globals['_FRAMEFORMAT']._serialized_end=2420
+  _globals['_STREAMMODE']._serialized_start=2422
+  _globals['_STREAMMODE']._serialized_end=2511
+  _globals['_DROPREASON']._serialized_start=2514
+  _globals['_DROPREASON']._serialized_end=2682
+  _globals['_CLOSEREASON']._serialized_start=2685
+  _globals['_CLOSEREASON']._serialized_end=2916
   _globals['_POINT']._serialized_start=28
   _globals['_POINT']._serialized_end=72
   _globals['_BOX']._serialized_start=74
@@ -54,33 +58,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MASKLET']._serialized_start=798
   _globals['_MASKLET']._serialized_end=957
   _globals['_FRAMERESULT']._serialized_start=960
-  _globals['_FRAMERESULT']._serialized_end=1105
-  _globals['_DROPNOTICE']._serialized_start=1107
-  _globals['_DROPNOTICE']._serialized_end=1156
-  _globals['_STREAMCLOSED']._serialized_start=1158
-  _globals['_STREAMCLOSED']._serialized_end=1188
-  _globals['_STREAMRESPONSE']._serialized_start=1191
-  _globals['_STREAMRESPONSE']._serialized_end=1363
-  _globals['_ADDPROMPTREQUEST']._serialized_start=1366
-  _globals['_ADDPROMPTREQUEST']._serialized_end=1593
-  _globals['_ADDPROMPTRESPONSE']._serialized_start=1595
-  _globals['_ADDPROMPTRESPONSE']._serialized_end=1652
-  _globals['_REMOVEOBJECTREQUEST']._serialized_start=1654
-  _globals['_REMOVEOBJECTREQUEST']._serialized_end=1710
-  _globals['_REMOVEOBJECTRESPONSE']._serialized_start=1712
-  _globals['_REMOVEOBJECTRESPONSE']._serialized_end=1734
-  _globals['_LISTSTREAMSREQUEST']._serialized_start=1736
-  _globals['_LISTSTREAMSREQUEST']._serialized_end=1756
-  _globals['_LISTSTREAMSRESPONSE']._serialized_start=1758
-  _globals['_LISTSTREAMSRESPONSE']._serialized_end=1816
-  _globals['_GETSTREAMREQUEST']._serialized_start=1818
-  _globals['_GETSTREAMREQUEST']._serialized_end=1855
-  _globals['_STREAMINFO']._serialized_start=1858
-  _globals['_STREAMINFO']._serialized_end=2111
-  _globals['_CLOSESTREAMREQUEST']._serialized_start=2113
-  _globals['_CLOSESTREAMREQUEST']._serialized_end=2152
-  _globals['_CLOSESTREAMRESPONSE']._serialized_start=2154
-  _globals['_CLOSESTREAMRESPONSE']._serialized_end=2175
-  _globals['_VOSSERVICE']._serialized_start=2427
-  _globals['_VOSSERVICE']._serialized_end=2850
+  _globals['_FRAMERESULT']._serialized_end=1123
+  _globals['_DROPNOTICE']._serialized_start=1125
+  _globals['_DROPNOTICE']._serialized_end=1208
+  _globals['_STREAMCLOSED']._serialized_start=1210
+  _globals['_STREAMCLOSED']._serialized_end=1275
+  _globals['_STREAMRESPONSE']._serialized_start=1278
+  _globals['_STREAMRESPONSE']._serialized_end=1450
+  _globals['_ADDPROMPTREQUEST']._serialized_start=1453
+  _globals['_ADDPROMPTREQUEST']._serialized_end=1680
+  _globals['_ADDPROMPTRESPONSE']._serialized_start=1682
+  _globals['_ADDPROMPTRESPONSE']._serialized_end=1739
+  _globals['_REMOVEOBJECTREQUEST']._serialized_start=1741
+  _globals['_REMOVEOBJECTREQUEST']._serialized_end=1797
+  _globals['_REMOVEOBJECTRESPONSE']._serialized_start=1799
+  _globals['_REMOVEOBJECTRESPONSE']._serialized_end=1821
+  _globals['_LISTSTREAMSREQUEST']._serialized_start=1823
+  _globals['_LISTSTREAMSREQUEST']._serialized_end=1843
+  _globals['_LISTSTREAMSRESPONSE']._serialized_start=1845
+  _globals['_LISTSTREAMSRESPONSE']._serialized_end=1903
+  _globals['_GETSTREAMREQUEST']._serialized_start=1905
+  _globals['_GETSTREAMREQUEST']._serialized_end=1942
+  _globals['_STREAMINFO']._serialized_start=1945
+  _globals['_STREAMINFO']._serialized_end=2198
+  _globals['_CLOSESTREAMREQUEST']._serialized_start=2200
+  _globals['_CLOSESTREAMREQUEST']._serialized_end=2239
+  _globals['_CLOSESTREAMRESPONSE']._serialized_start=2241
+  _globals['_CLOSESTREAMRESPONSE']._serialized_end=2262
+  _globals['_VOSSERVICE']._serialized_start=2919
+  _globals['_VOSSERVICE']._serialized_end=3342
 # @@protoc_insertion_point(module_scope)

@@ -21,6 +21,25 @@ class StreamMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STREAM_MODE_UNSPECIFIED: _ClassVar[StreamMode]
     STREAM_MODE_LIVE: _ClassVar[StreamMode]
     STREAM_MODE_LOSSLESS: _ClassVar[StreamMode]
+
+class DropReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DROP_REASON_UNSPECIFIED: _ClassVar[DropReason]
+    DROP_REASON_QUEUE_FULL: _ClassVar[DropReason]
+    DROP_REASON_INVALID: _ClassVar[DropReason]
+    DROP_REASON_REFUSED: _ClassVar[DropReason]
+    DROP_REASON_ERROR: _ClassVar[DropReason]
+    DROP_REASON_SHUTDOWN: _ClassVar[DropReason]
+
+class CloseReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CLOSE_REASON_UNSPECIFIED: _ClassVar[CloseReason]
+    CLOSE_REASON_CLIENT_CLOSED: _ClassVar[CloseReason]
+    CLOSE_REASON_CLIENT_DISCONNECTED: _ClassVar[CloseReason]
+    CLOSE_REASON_CLOSED_BY_REQUEST: _ClassVar[CloseReason]
+    CLOSE_REASON_IDLE_TIMEOUT: _ClassVar[CloseReason]
+    CLOSE_REASON_SHUTDOWN: _ClassVar[CloseReason]
+    CLOSE_REASON_ERROR: _ClassVar[CloseReason]
 FRAME_FORMAT_UNSPECIFIED: FrameFormat
 FRAME_FORMAT_JPEG: FrameFormat
 FRAME_FORMAT_PNG: FrameFormat
@@ -30,6 +49,19 @@ FRAME_FORMAT_H264: FrameFormat
 STREAM_MODE_UNSPECIFIED: StreamMode
 STREAM_MODE_LIVE: StreamMode
 STREAM_MODE_LOSSLESS: StreamMode
+DROP_REASON_UNSPECIFIED: DropReason
+DROP_REASON_QUEUE_FULL: DropReason
+DROP_REASON_INVALID: DropReason
+DROP_REASON_REFUSED: DropReason
+DROP_REASON_ERROR: DropReason
+DROP_REASON_SHUTDOWN: DropReason
+CLOSE_REASON_UNSPECIFIED: CloseReason
+CLOSE_REASON_CLIENT_CLOSED: CloseReason
+CLOSE_REASON_CLIENT_DISCONNECTED: CloseReason
+CLOSE_REASON_CLOSED_BY_REQUEST: CloseReason
+CLOSE_REASON_IDLE_TIMEOUT: CloseReason
+CLOSE_REASON_SHUTDOWN: CloseReason
+CLOSE_REASON_ERROR: CloseReason
 
 class Point(_message.Message):
     __slots__ = ("x", "y", "label")
@@ -142,32 +174,38 @@ class Masklet(_message.Message):
     def __init__(self, obj_id: _Optional[int] = ..., mask: _Optional[_Union[Rle, _Mapping]] = ..., score: _Optional[float] = ..., visible: _Optional[bool] = ..., iou: _Optional[float] = ..., box: _Optional[_Union[Box, _Mapping]] = ..., revision: _Optional[int] = ..., prompted: _Optional[bool] = ...) -> None: ...
 
 class FrameResult(_message.Message):
-    __slots__ = ("stream_id", "frame_index", "capture_ts", "revised", "masklets")
+    __slots__ = ("stream_id", "frame_index", "capture_ts", "revised", "masklets", "revision")
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     FRAME_INDEX_FIELD_NUMBER: _ClassVar[int]
     CAPTURE_TS_FIELD_NUMBER: _ClassVar[int]
     REVISED_FIELD_NUMBER: _ClassVar[int]
     MASKLETS_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
     stream_id: str
     frame_index: int
     capture_ts: float
     revised: bool
     masklets: _containers.RepeatedCompositeFieldContainer[Masklet]
-    def __init__(self, stream_id: _Optional[str] = ..., frame_index: _Optional[int] = ..., capture_ts: _Optional[float] = ..., revised: _Optional[bool] = ..., masklets: _Optional[_Iterable[_Union[Masklet, _Mapping]]] = ...) -> None: ...
+    revision: int
+    def __init__(self, stream_id: _Optional[str] = ..., frame_index: _Optional[int] = ..., capture_ts: _Optional[float] = ..., revised: _Optional[bool] = ..., masklets: _Optional[_Iterable[_Union[Masklet, _Mapping]]] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class DropNotice(_message.Message):
-    __slots__ = ("frame_index", "reason")
+    __slots__ = ("frame_index", "reason", "code")
     FRAME_INDEX_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
     frame_index: int
     reason: str
-    def __init__(self, frame_index: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+    code: DropReason
+    def __init__(self, frame_index: _Optional[int] = ..., reason: _Optional[str] = ..., code: _Optional[_Union[DropReason, str]] = ...) -> None: ...
 
 class StreamClosed(_message.Message):
-    __slots__ = ("reason",)
+    __slots__ = ("reason", "code")
     REASON_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
     reason: str
-    def __init__(self, reason: _Optional[str] = ...) -> None: ...
+    code: CloseReason
+    def __init__(self, reason: _Optional[str] = ..., code: _Optional[_Union[CloseReason, str]] = ...) -> None: ...
 
 class StreamResponse(_message.Message):
     __slots__ = ("opened", "result", "drop", "closed")
