@@ -23,8 +23,7 @@ from ..engine.errors import InvalidPromptError
 from ..engine.types import ObjectResult, Prompt
 from ..config import StreamSettings
 from ..io.decode import FrameFormat
-from ..io.rle import encode_mask
-from ..io.rle_check import RleError, decode_untrusted
+from ..io.rle import RleError, decode_untrusted, encode_mask
 from ..runtime.types import (CloseReason, DropReason, FrameOutput, LimitExceededError, PromptSpec, StreamInfo,
                              StreamMode, StreamSpec)
 from .errors import InvalidRequestError

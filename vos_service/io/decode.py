@@ -13,6 +13,11 @@ and ``flush`` returns those still held when the stream ends. Frames come out
 in presentation order, which with B-frames is not the order the access units
 went in: a caller numbering frames numbers them as they come out (api/ gives
 the n-th frame out the index of the n-th access unit sent).
+
+Decoders allocate for the size a header declares before the data can disappoint
+them (a 33 KB PNG declaring 16384x16384 cost cv2 1.5 GB), so the declared size is
+read first (io.headers for PNG/JPEG, io.h264_sps for every SPS of an access unit)
+and a frame declaring anything but the stream's size never reaches cv2 or PyAV.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ from typing import Optional
 import av
 import cv2
 import numpy as np
+
+from .h264_sps import SpsError, sps_sizes
+from .headers import HeaderError, jpeg_size, png_size
 
 __all__ = ["FrameDecodeError", "FrameDecoder", "FrameFormat"]
 
@@ -113,12 +121,41 @@ class FrameDecoder:
         magic = b"\xff\xd8\xff" if self.format is FrameFormat.JPEG else b"\x89PNG\r\n\x1a\n"
         if not bytes(data[:len(magic)]) == magic:
             raise FrameDecodeError(f"not a {self.format.value.upper()} image (bad signature)")
+        self._check_header(data)
         bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)  # always 3 channels (grey and alpha converted)
         if bgr is None:
             raise FrameDecodeError(f"corrupt {self.format.value.upper()} image ({len(data)} bytes)")
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
+    def _check_header(self, data: bytes) -> None:
+        """Refuse an image whose header declares another size, before cv2 allocates for it."""
+        name = self.format.value.upper()
+        try:
+            w, h = png_size(data) if self.format is FrameFormat.PNG else jpeg_size(data)
+        except HeaderError as e:
+            raise FrameDecodeError(f"corrupt {name} image: {e}") from e
+        # cv2 applies EXIF orientation, so a portrait photo declaring W x H decodes to H x W:
+        # let the transpose through (same pixel count, so the same allocation); _check then
+        # compares the decoded frame exactly.
+        if (w, h) != (self.width, self.height) and (h, w) != (self.width, self.height):
+            raise FrameDecodeError(f"{name} header declares {w}x{h}, the stream is {self.width}x{self.height}")
+
+    def _check_sps(self, data: bytes) -> None:
+        """Refuse an access unit with an SPS of another size, before FFmpeg allocates for it.
+
+        Access units without an SPS pass: the decoder keeps using the SPS checked earlier.
+        """
+        try:
+            sizes = sps_sizes(data)
+        except SpsError as e:
+            raise FrameDecodeError(f"h264 access unit refused: {e}") from e
+        for s in sizes:
+            if (s.width, s.height) != (self.width, self.height):
+                raise FrameDecodeError(f"h264 SPS {s.sps_id} declares {s.width}x{s.height}, "
+                                       f"the stream is {self.width}x{self.height}")
+
     def _decode_h264(self, data: bytes) -> Optional[np.ndarray]:
+        self._check_sps(data)
         try:
             frames = self._h264.decode(av.Packet(data))
         except av.error.FFmpegError as e:

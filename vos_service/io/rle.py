@@ -6,6 +6,12 @@ An RLE here is the compressed COCO form with ``counts`` as a ``str``::
 
 pycocotools returns ``counts`` as bytes; we decode it to ASCII so the dict
 goes straight into JSON, protobuf string fields and Redis.
+
+RLEs from clients go through `decode_untrusted`, never `decode_mask`:
+pycocotools trusts ``size`` (it allocates h*w bytes: a 40-byte RLE declaring
+2^31 x 2^31 segfaults it) and writes the runs of ``counts`` without bounds
+checks (runs summing past h*w overflow its heap). `decode_untrusted` parses
+and checks everything in numpy and decodes without native code.
 """
 
 from __future__ import annotations
@@ -13,10 +19,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
+import operator
+
 import numpy as np
 from pycocotools import mask as mask_utils
 
-__all__ = ["Rle", "decode_mask", "encode_mask", "mask_area", "mask_bbox", "rle_area"]
+__all__ = ["Rle", "RleError", "decode_mask", "decode_untrusted", "encode_mask", "mask_area", "mask_bbox",
+           "parse_counts", "rle_area"]
 
 
 class Rle(TypedDict):
@@ -64,7 +73,10 @@ def _to_coco(rle: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def decode_mask(rle: Mapping[str, Any]) -> np.ndarray:
-    """Decode an RLE to an (H, W) bool array, C-contiguous."""
+    """Decode a trusted RLE (our own data) to an (H, W) bool array, C-contiguous.
+
+    Not for client input: pycocotools believes ``size`` and ``counts``; use `decode_untrusted`.
+    """
     coco = _to_coco(rle)
     return np.ascontiguousarray(mask_utils.decode(coco), dtype=np.bool_)
 
@@ -92,3 +104,121 @@ def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
         return None
     rows = np.flatnonzero(mask.any(axis=1))
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+# ---- untrusted RLEs ------------------------------------------------------------------------
+
+
+class RleError(ValueError):
+    """An untrusted RLE is malformed or does not fit the frame; nothing was decoded."""
+
+
+# COCO's alphabet (maskApi.c rleToString): a character is one 5-bit chunk of a number plus 48.
+_ALPHABET_LO, _ALPHABET_HI = 48, 48 + 63
+# 7 chunks carry 35 bits: COCO's encoder never needs more for a mask below 2^34 pixels, and
+# its reader shifts an int by 5 * k, undefined past k = 6. Longer numbers are corrupt, not big.
+_MAX_CHUNKS = 7
+# Whatever the caller allows: 2^26 numbers of |x| < 2^35 sum to < 2^61, so the int64
+# cumulative sums below cannot overflow, and the temporaries stay a few hundred MB.
+_HARD_MAX_COUNTS_LEN = 1 << 26
+
+
+def parse_counts(counts: str | bytes, max_counts_len: int) -> np.ndarray:
+    """COCO compressed ``counts`` -> run lengths, (m,) int64, alternating 0-runs and 1-runs.
+
+    A vectorised port of pycocotools' ``rleFrString``: each number is 5-bit chunks, little
+    endian, chunk ``c = ord(ch) - 48``; ``c & 0x20`` says another chunk follows, and on the
+    last chunk ``c & 0x10`` is the sign. From the fourth number on, a number is a delta
+    against the run two places back (``cnts[m] += cnts[m-2]`` for m > 2).
+
+    Refuses (RleError) a non-str/bytes value, more than `max_counts_len` characters, a
+    character outside chr(48)..chr(111), a number of more than 7 chunks, a string ending in
+    the middle of a number, and any negative run. The total is not checked here (see
+    `decode_untrusted`).
+    """
+    limit = min(int(max_counts_len), _HARD_MAX_COUNTS_LEN)
+    if isinstance(counts, str):
+        if len(counts) > limit:
+            raise RleError(f"counts has {len(counts)} characters, over the limit of {limit}")
+        try:
+            data = counts.encode("ascii")
+        except UnicodeEncodeError as e:
+            raise RleError(f"counts has a non-ASCII character at {e.start}") from None
+    elif isinstance(counts, (bytes, bytearray)):
+        data = bytes(counts)
+        if len(data) > limit:
+            raise RleError(f"counts has {len(data)} bytes, over the limit of {limit}")
+    else:
+        raise RleError(f"counts must be a COCO compressed string, got {type(counts).__name__}")
+    buf = np.frombuffer(data, np.uint8)
+    if buf.size == 0:
+        return np.zeros(0, np.int64)
+    bad = np.flatnonzero((buf < _ALPHABET_LO) | (buf > _ALPHABET_HI))
+    if bad.size:
+        raise RleError(f"counts has {chr(buf[bad[0]])!r} at {bad[0]}, outside COCO's alphabet "
+                       f"{chr(_ALPHABET_LO)!r}..{chr(_ALPHABET_HI)!r}")
+    chunk = buf - np.uint8(_ALPHABET_LO)  # 0..63
+    last = (chunk & 0x20) == 0  # the last chunk of a number has no continuation flag
+    if not last[-1]:
+        raise RleError("counts ends in the middle of a number")
+    ends = np.flatnonzero(last)  # index of each number's last chunk
+    starts = np.empty_like(ends)
+    starts[0], starts[1:] = 0, ends[:-1] + 1
+    nchunks = ends - starts + 1
+    if int(nchunks.max()) > _MAX_CHUNKS:
+        i = int(np.argmax(nchunks > _MAX_CHUNKS))
+        raise RleError(f"number {i} of counts has {nchunks[i]} chunks, over {_MAX_CHUNKS}")
+    values = (chunk[starts] & 0x1F).astype(np.int64)  # every number has a first chunk
+    for j in range(1, int(nchunks.max())):  # at most 6 more passes over the numbers, none per character
+        has = np.flatnonzero(nchunks > j)
+        values[has] |= (chunk[starts[has] + j] & 0x1F).astype(np.int64) << (5 * j)
+    negative = (chunk[ends] & 0x10) != 0  # sign-extend: x | (-1 << 5k) == x - 2^(5k) for 0 <= x < 2^(5k)
+    values[negative] -= np.left_shift(np.int64(1), 5 * nchunks[negative])
+    # Undo the delta coding: two interleaved chains (1, 3, 5, ...) and (2, 4, 6, ...); 0 stands alone.
+    values[1::2] = np.cumsum(values[1::2])
+    values[2::2] = np.cumsum(values[2::2])
+    if values.size and int(values.min()) < 0:
+        i = int(np.argmax(values < 0))
+        raise RleError(f"run {i} of counts is negative ({values[i]})")
+    return values
+
+
+def _frame_dim(value: Any, name: str) -> int:
+    if isinstance(value, bool):
+        raise RleError(f"{name} must be an integer, got {value!r}")
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise RleError(f"{name} must be an integer, got {value!r:.40}") from None
+    if v < 0:
+        raise RleError(f"{name} must be >= 0, got {v}")
+    return v
+
+
+def decode_untrusted(size: Any, counts: str | bytes, height: int, width: int, max_counts_len: int) -> np.ndarray:
+    """Decode a client's RLE for a `height` x `width` frame: (H, W) bool, C-contiguous.
+
+    `size` must be exactly ``[height, width]`` (the stream's frame size, not the client's
+    word), `counts` COCO's compressed string of at most `max_counts_len` characters whose runs
+    sum to exactly height * width. Everything is checked before any decoding, and the
+    decoding itself is numpy (np.repeat), so no native code ever sees the client's values.
+    Raises RleError (a ValueError) with the reason.
+    """
+    h, w = _frame_dim(height, "height"), _frame_dim(width, "width")
+    try:
+        n = len(size)
+    except TypeError:
+        raise RleError(f"size must be [height, width], got {size!r:.60}") from None
+    if n != 2:
+        raise RleError(f"size must be [height, width], got {n} values")
+    got = (_frame_dim(size[0], "size[0]"), _frame_dim(size[1], "size[1]"))
+    if got != (h, w):
+        raise RleError(f"size {list(got)} is not the frame size [{h}, {w}]")
+    runs = parse_counts(counts, max_counts_len)
+    total = int(runs.sum())
+    if total != h * w:
+        raise RleError(f"counts cover {total} pixels, the {h}x{w} frame has {h * w}")
+    values = np.zeros(runs.size, np.bool_)
+    values[1::2] = True  # runs alternate, starting with background
+    # COCO runs are column-major: the flat array is the transposed (W, H) mask.
+    return np.ascontiguousarray(np.repeat(values, runs).reshape(w, h).T)
