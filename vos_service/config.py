@@ -79,6 +79,9 @@ class RedisSettings(_Section):
     enabled: bool = Field(True, description="publish at all")
     key_ttl_s: int = Field(3600, ge=0, description="a closed stream's masklet key expires after this long (0 = never)")
     embedded_maxmemory_mb: int = Field(256, ge=16, description="memory limit of the embedded redis-server")
+    embedded_appendfsync: Literal["always", "everysec"] = Field(
+        "always", description="embedded server: fsync the AOF before each reply (always: a crash loses nothing "
+                              "acknowledged) or once a second")
     embedded_data_dir: Optional[str] = Field(None, description="append-only data of the embedded server "
                                                                "(None: a temp dir, removed at exit)")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 from pathlib import Path
@@ -34,7 +33,7 @@ def add_subparser(subparsers) -> None:
 
 
 def settings_from_args(args) -> Settings:
-    base = Settings.from_file(args.settings) if args.settings else Settings()
+    base = Settings.from_file(args.settings) if args.settings else Settings.from_mapping({})  # + VOS_* env
     return base.with_overrides({
         "model.config": args.config, "model.checkpoint": args.model or args.checkpoint,
         "model.random_weights": args.random_weights, "model.device": args.device, "model.dtype": args.dtype,

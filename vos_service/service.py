@@ -76,11 +76,15 @@ class Service:
         if s.redis.enabled:
             redis_url = s.redis.url
             if redis_url is None:
-                self.redis = EmbeddedRedis().start()
+                # Supervised (restarted on the same port if it dies), append-only, password-protected,
+                # with a memory limit: see publish/embedded.py.
+                self.redis = EmbeddedRedis(data_dir=s.redis.embedded_data_dir, supervise=True,
+                                           maxmemory=s.redis.embedded_maxmemory_mb * 1024 * 1024,
+                                           appendfsync=s.redis.embedded_appendfsync).start()
                 redis_url = self.redis.url
-                log.info("no Redis URL configured: started an embedded redis-server at %s", redis_url)
+                log.info("no Redis URL configured: started an embedded redis-server at %s", self.redis.redacted_url)
             publisher = RedisStreamsPublisher(redis_url, maxlen=s.redis.maxlen, buffer_size=s.redis.buffer_size,
-                                              metrics=self.metrics)
+                                              metrics=self.metrics, key_ttl_s=s.redis.key_ttl_s)
         self.manager = StreamManager(self.model, s, self.metrics, publisher)
         self.manager.start()
         metrics_port = self.metrics.serve(s.server.metrics_port, s.server.host)

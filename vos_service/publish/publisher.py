@@ -14,6 +14,13 @@ and counted: recent masklets are worth more than old ones. Every message
 ends up counted exactly once as ``published``, ``dropped`` or ``rejected``,
 or is still ``buffered``.
 
+``expire(key, ttl_s)`` queues a PEXPIRE through the same FIFO, so Redis
+applies it after every XADD to that key queued before it (the service calls
+it when a stream closes: the key becomes evictable, see redis_conf.py, and
+goes away after the TTL). Expiries are counted apart from messages and are
+never the ones dropped when the FIFO overflows: a lost expiry would keep a
+key forever.
+
 Delivery is at-least-once: if a connection breaks after Redis applied a
 batch but before its reply arrives, the batch is sent again (readers dedupe
 on ``(stream_id, frame_index, revision)``, see schema.py).
@@ -26,11 +33,13 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Union
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from redis.backoff import NoBackoff
@@ -38,16 +47,30 @@ from redis.retry import Retry
 
 from vos_service.publish.schema import Publishable
 
-__all__ = ["PublisherStats", "RedisPublisher"]
+__all__ = ["PublisherStats", "RedisPublisher", "redact_url"]
 
 log = logging.getLogger(__name__)
 
-_Item = tuple[str, dict[str, str]]  # (stream key, XADD fields)
+# (stream key, XADD fields) or (key, PEXPIRE milliseconds)
+_Item = tuple[str, Union[dict[str, str], int]]
+
+
+def _is_expire(item: _Item) -> bool:
+    return isinstance(item[1], int)
 
 # Error replies that describe the server's current state, not the message.
 _RETRY_REPLIES = (redis.ConnectionError, redis.exceptions.OutOfMemoryError,
                   redis.exceptions.ReadOnlyError, redis.exceptions.TryAgainError,
                   redis.exceptions.ClusterDownError)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (if any) replaced by ***, for logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.netloc.rpartition('@')[2]}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class _RetryLater(Exception):
@@ -69,6 +92,12 @@ class PublisherStats:
     failures: int  # failed send attempts (connection, timeout, OOM ...) + rejected messages
     buffered: int  # waiting or in flight right now
     connected: bool  # the last send went through (Redis reachable and accepting writes)
+    # expire() calls, apart from the message counts above:
+    # expires_submitted == expires_applied + expires_dropped + expires_pending
+    expires_submitted: int = 0
+    expires_applied: int = 0  # Redis answered PEXPIRE (0 = the key did not exist: nothing to expire)
+    expires_dropped: int = 0  # never applied: still waiting at close(), or Redis answered an error
+    expires_pending: int = 0  # waiting or in flight right now
 
 
 class RedisPublisher:
@@ -98,6 +127,7 @@ class RedisPublisher:
         if not 0 < backoff_initial_s <= backoff_max_s:
             raise ValueError("need 0 < backoff_initial_s <= backoff_max_s")
         self.url = url
+        self._log_url = redact_url(url)  # the URL may hold a password
         self._maxlen = maxlen
         self._buffer_size = buffer_size
         self._batch_size = batch_size
@@ -114,7 +144,9 @@ class RedisPublisher:
         self._work = threading.Condition(self._lock)  # sender waits here for messages
         self._drained = threading.Condition(self._lock)  # flush() waits here for an empty buffer
         self._queue: collections.deque[_Item] = collections.deque()
-        self._inflight = 0  # messages taken by the sender, not yet acknowledged or requeued
+        self._inflight = 0  # items taken by the sender, not yet acknowledged or requeued
+        self._queued_expires = self._inflight_expires = 0  # of those in _queue / in flight
+        self._expires_submitted = self._expires_applied = self._expires_dropped = 0
         self._closed = False  # publish() refuses new messages
         self._halt = threading.Event()  # the sender stops (also cuts a backoff sleep short)
         self._submitted = self._published = self._dropped = self._rejected = self._failures = 0
@@ -122,7 +154,7 @@ class RedisPublisher:
         self._thread = threading.Thread(target=self._run, name="vos-redis-publisher", daemon=True)
         self._thread.start()
 
-    # ---- caller side: never blocks on I/O, never raises -------------------------------
+    # ---- caller side: never blocks on I/O, never raises for Redis trouble ---------------
 
     def publish(self, message: Publishable) -> None:
         """Queue one message for sending; returns at once. Full buffer: drop the oldest waiting."""
@@ -146,19 +178,39 @@ class RedisPublisher:
             if self._closed:
                 dropped = 1
             else:
-                if len(self._queue) >= self._buffer_size:
-                    self._queue.popleft()
-                    dropped = 1
+                dropped = self._drop_oldest(len(self._queue) - self._queued_expires + 1 - self._buffer_size)
                 self._queue.append(item)
                 self._work.notify()
             self._dropped += dropped
         if dropped:
             self._hook(self._on_dropped, dropped)
 
+    def expire(self, key: str, ttl_s: float) -> None:
+        """Queue ``PEXPIRE key ttl``, applied after everything already queued for ``key``.
+
+        Returns at once and never raises for Redis trouble: like a message it
+        waits, in order, while Redis is down, and is retried on OOM and the like.
+        It is not dropped on overflow (messages are). Publishing to ``key``
+        after this call does not cancel it; call expire() again afterwards.
+        """
+        if not 0 < ttl_s < math.inf:
+            raise ValueError(f"ttl_s must be > 0 and finite, got {ttl_s!r}")
+        item: _Item = (key, max(1, round(ttl_s * 1000)))
+        with self._lock:
+            self._expires_submitted += 1
+            if self._closed:
+                self._expires_dropped += 1
+                return
+            self._queue.append(item)
+            self._queued_expires += 1
+            self._work.notify()
+
     def stats(self) -> PublisherStats:
         with self._lock:
+            pending = self._queued_expires + self._inflight_expires
             return PublisherStats(self._submitted, self._published, self._dropped, self._rejected,
-                                  self._failures, len(self._queue) + self._inflight, self._connected)
+                                  self._failures, len(self._queue) + self._inflight - pending, self._connected,
+                                  self._expires_submitted, self._expires_applied, self._expires_dropped, pending)
 
     published = property(lambda self: self.stats().published)
     dropped = property(lambda self: self.stats().dropped)
@@ -238,12 +290,29 @@ class RedisPublisher:
             n = min(self._batch_size, len(self._queue))
             batch = [self._queue.popleft() for _ in range(n)]
             self._inflight = n
+            self._inflight_expires = sum(map(_is_expire, batch))
+            self._queued_expires -= self._inflight_expires
             return batch
+
+    def _drop_oldest(self, n: int) -> int:
+        """Drop up to n of the oldest waiting *messages* (expiries stay, in place); lock held."""
+        dropped, kept = 0, []
+        while dropped < n and self._queue:
+            item = self._queue.popleft()
+            if _is_expire(item):
+                kept.append(item)
+            else:
+                dropped += 1
+        self._queue.extendleft(reversed(kept))
+        return dropped
 
     def _send(self, batch: list[_Item]) -> None:
         pipe = self._client.pipeline(transaction=False)
-        for key, fields in batch:
-            pipe.xadd(key, fields, maxlen=self._maxlen, approximate=True)
+        for key, payload in batch:
+            if isinstance(payload, int):
+                pipe.pexpire(key, payload)
+            else:
+                pipe.xadd(key, payload, maxlen=self._maxlen, approximate=True)
         # raise_on_error=False: an error reply concerns one message; connection and
         # timeout errors still raise, and the whole batch is sent again.
         results = pipe.execute(raise_on_error=False)
@@ -253,15 +322,21 @@ class RedisPublisher:
         # that message is rejected so it cannot block everything behind it.
         cut = next((i for i, r in enumerate(results) if isinstance(r, _RETRY_REPLIES)), len(results))
         errors = [r for r in results[:cut] if isinstance(r, Exception)]
-        ok = cut - len(errors)
+        done = list(zip(batch[:cut], results[:cut]))
+        expires_ok = sum(1 for item, r in done if _is_expire(item) and not isinstance(r, Exception))
+        expires_failed = sum(1 for item, r in done if _is_expire(item) and isinstance(r, Exception))
+        ok = cut - len(errors) - expires_ok
         with self._lock:
             self._inflight = len(batch) - cut
+            self._inflight_expires -= expires_ok + expires_failed
             self._published += ok
-            self._rejected += len(errors)
+            self._rejected += len(errors) - expires_failed
+            self._expires_applied += expires_ok
+            self._expires_dropped += expires_failed
             self._failures += len(errors)
             self._drained.notify_all()
         if errors:
-            log.error("redis refused %d of %d messages; first error: %s", len(errors), len(batch), errors[0])
+            log.error("redis refused %d of %d commands; first error: %s", len(errors), len(batch), errors[0])
             for _ in errors:
                 self._hook(self._on_failure)
         if ok:
@@ -275,17 +350,16 @@ class RedisPublisher:
             # Back at the head, in order; if publish() refilled the buffer meanwhile,
             # the oldest overflow (possibly from this batch) is dropped.
             self._queue.extendleft(reversed(batch))
-            self._inflight = 0
-            overflow = max(0, len(self._queue) - self._buffer_size)
-            for _ in range(overflow):
-                self._queue.popleft()
+            self._queued_expires += sum(map(_is_expire, batch))
+            self._inflight = self._inflight_expires = 0
+            overflow = self._drop_oldest(len(self._queue) - self._queued_expires - self._buffer_size)
             self._dropped += overflow
             self._failures += 1
             was_connected, self._connected = self._connected, False
-            buffered = len(self._queue)
+            buffered = len(self._queue) - self._queued_expires
         if was_connected:
             log.warning("redis publisher lost %s (%s); buffering up to %d messages",
-                        self.url, exc, self._buffer_size)
+                        self._log_url, exc, self._buffer_size)
         elif not isinstance(exc, (redis.ConnectionError, redis.TimeoutError, *_RETRY_REPLIES)):
             log.exception("redis publisher send failed (%d buffered)", buffered, exc_info=exc)
         self._hook(self._on_failure)
@@ -296,17 +370,20 @@ class RedisPublisher:
         with self._lock:
             was_connected, self._connected = self._connected, True
         if not was_connected:
-            log.info("redis publisher connected to %s", self.url)
+            log.info("redis publisher connected to %s", self._log_url)
 
     def _drop_remaining(self) -> None:
         with self._lock:
-            n = len(self._queue) + self._inflight
+            expires = self._queued_expires + self._inflight_expires
+            n = len(self._queue) + self._inflight - expires
             self._queue.clear()
-            self._inflight = 0
+            self._inflight = self._queued_expires = self._inflight_expires = 0
             self._dropped += n
+            self._expires_dropped += expires
             self._drained.notify_all()
-        if n:
-            log.warning("redis publisher stopped with %d unsent messages (counted as dropped)", n)
+        if n or expires:
+            log.warning("redis publisher stopped with %d unsent messages and %d expiries (counted as dropped)",
+                        n, expires)
             self._hook(self._on_dropped, n)
 
     @staticmethod
