@@ -21,8 +21,10 @@ _READY = re.compile(r"vos-service: gRPC on (\S+):(\d+), metrics on \S+, Redis (\
 class ServerProcess:
     """Start with `with ServerProcess(env={...}) as srv:`; srv.target, srv.redis_url, srv.rss_mib()."""
 
-    def __init__(self, env: Optional[dict[str, str]] = None, startup_timeout_s: float = 180.0) -> None:
+    def __init__(self, env: Optional[dict[str, str]] = None, startup_timeout_s: float = 180.0,
+                 cwd: Optional[Path] = None) -> None:
         self.env = {**os.environ, **(env or {})}
+        self.cwd = cwd  # `python -m` imports vos_service from here first (another checkout, for comparisons)
         self.startup_timeout_s = startup_timeout_s
         self.proc: Optional[subprocess.Popen] = None
         self.target = ""
@@ -31,7 +33,7 @@ class ServerProcess:
 
     def __enter__(self) -> "ServerProcess":
         cmd = [sys.executable, "-m", "vos_service.cli", "serve", "--port", "0", "--metrics-port", "-1"]
-        self.proc = subprocess.Popen(cmd, env=self.env, stdin=subprocess.DEVNULL, stdout=self._log,
+        self.proc = subprocess.Popen(cmd, env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
