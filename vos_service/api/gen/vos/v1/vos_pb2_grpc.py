@@ -75,17 +75,20 @@ class VosServiceServicer:
         revised ones after a correction), DropNotices, and `closed` last.
 
         Errors. gRPC can end a call only once, so a bad *frame* does not end the
-        stream: it is answered with a DropNotice whose reason starts with
-        "invalid:" (undecodable or empty bytes, wrong size, a malformed inline
-        prompt, a non-increasing index, over max_frame_bytes) and the stream goes
-        on with the next frame. A bad *open* message ends the call with
-        INVALID_ARGUMENT; over a limit (streams, resolution, objects) with
-        RESOURCE_EXHAUSTED; a stream id already open with ALREADY_EXISTS; a
-        service shutting down with UNAVAILABLE.
+        stream: it is answered with a DropNotice (code INVALID: undecodable or
+        empty bytes, a header declaring another size, a malformed inline prompt,
+        a non-increasing index, over max_frame_bytes; code REFUSED: its prompts
+        would exceed max_objects; nothing of such a frame is applied) and the
+        stream goes on with the next frame. A bad *open* message ends the call
+        with INVALID_ARGUMENT; over a limit (streams, resolution, objects) with
+        RESOURCE_EXHAUSTED; a stream id held by another live call with
+        ALREADY_EXISTS (a reconnect after a cancel gets in at once); a service
+        shutting down with UNAVAILABLE.
 
         Half-closing the request side finishes the frames already sent, then the
         server sends `closed` (reason "client_closed") and ends the call with OK.
-        Cancelling the call closes and frees the stream at once.
+        A shutdown sends `closed` ("shutdown") and ends the call UNAVAILABLE:
+        reconnect. Cancelling the call closes and frees the stream at once.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

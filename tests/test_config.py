@@ -1,0 +1,58 @@
+"""Settings: types, ranges and unknown keys checked at start-up; VOS_* environment variables."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from vos_service.config import Settings, SettingsError
+from vos_service.engine.types import PromptedPolicy
+
+
+@pytest.mark.parametrize("data,field", [
+    ({"streams": {"queue_size": 0}}, "streams.queue_size"),  # once accepted: stalled or crashed streams
+    ({"streams": {"prompted_policy": "newest"}}, "streams.prompted_policy"),  # once INTERNAL on every open
+    ({"streams": {"max_points": 0}}, "streams.max_points"),
+    ({"streams": {"colour": 1}}, "streams.colour"),
+    ({"stream": {}}, "stream"),
+    ({"server": {"port": 70000}}, "server.port"),
+    ({"model": {"dtype": "fp16"}}, "model.dtype"),
+    ({"model": {"image_size": 500}}, "model.image_size"),
+    ({"redis": {"url": "http://x"}}, "redis.url"),
+    ({"scheduler": {"max_batch": "many"}}, "scheduler.max_batch"),
+    ({"streams": {"max_frame_bytes": 64 << 20}}, "max_frame_bytes"),  # must fit in a message
+])
+def test_bad_settings_are_refused_naming_the_field(data, field):
+    with pytest.raises(SettingsError, match=field.replace(".", r"\.")):
+        Settings.from_mapping(data)
+
+
+def test_defaults_overrides_and_types():
+    s = Settings().with_overrides({"server.port": 0, "streams.prompted_policy": "recent"})
+    assert s.server.port == 0 and s.streams.prompted_policy is PromptedPolicy.RECENT
+    assert s.streams.memory_config().prompted_policy is PromptedPolicy.RECENT
+    with pytest.raises(SettingsError, match="unknown setting"):
+        s.with_overrides({"server.nope": 1})
+    with pytest.raises(Exception):
+        s.server.port = 1  # frozen
+
+
+def test_environment_variables(monkeypatch):
+    monkeypatch.setenv("VOS_SERVER__PORT", "50099")
+    monkeypatch.setenv("VOS_STREAMS__MAX_STREAMS", "3")
+    s = Settings.from_mapping({"streams": {"queue_size": 2}})
+    assert (s.server.port, s.streams.max_streams, s.streams.queue_size) == (50099, 3, 2)
+    monkeypatch.setenv("VOS_STREAMS__QUEUE_SIZE", "0")
+    with pytest.raises(SettingsError, match="streams.queue_size"):
+        Settings.from_mapping({})
+
+
+def test_serve_refuses_a_bad_settings_file_before_starting(tmp_path):
+    bad = tmp_path / "s.json"
+    bad.write_text(json.dumps({"streams": {"queue_size": 0}}))
+    out = subprocess.run([sys.executable, "-m", "vos_service.cli", "serve", "--settings", str(bad)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "streams.queue_size" in out.stderr and "Traceback" not in out.stderr
