@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import struct
 import zlib
-from fractions import Fraction
-
-import av
 import cv2
 import numpy as np
 
+from tests.api.harness import h264_access_units
 from vos_service.api.gen.vos.v1 import vos_pb2 as pb
 from vos_service.io.rle import encode_mask
 
@@ -130,18 +128,8 @@ def jpeg_with_size(jpeg: bytes, width: int, height: int) -> bytes:
 
 
 def h264_units(frames: list[np.ndarray]) -> list[bytes]:
-    """Annex-B access units without B-frames (one frame out per unit in), SPS/PPS in band."""
-    h, w = frames[0].shape[:2]
-    enc = av.CodecContext.create("libx264", "w")
-    enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
-    enc.time_base, enc.framerate = Fraction(1, 30), Fraction(30)
-    enc.options = {"preset": "ultrafast", "tune": "zerolatency", "bf": "0", "repeat-headers": "1"}
-    out = []
-    for i, f in enumerate(frames):
-        vf = av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format="yuv420p")
-        vf.pts = i
-        out += [bytes(p) for p in enc.encode(vf)]
-    return out + [bytes(p) for p in enc.encode(None)]
+    """Annex-B access units without B-frames (one frame out per unit in), SPS/PPS in every keyframe."""
+    return h264_access_units(frames, preset="ultrafast", tune="zerolatency", bf="0", **{"repeat-headers": "1"})
 
 
 def mutate(rng, data: bytes) -> bytes:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import time
 import urllib.request
 
@@ -147,4 +149,28 @@ def test_redis_outage_beyond_the_buffer_drops_oldest_and_counts_exactly():
             assert len(arrived) == 6 and arrived[:5] == [5, 6, 7, 8, 9]  # the newest survive, in order
             body = urllib.request.urlopen(f"http://127.0.0.1:{svc.endpoints.metrics_port}/metrics").read()
             assert b"vos_publish_dropped_total 7.0" in body
+    run(scenario())
+
+
+def test_embedded_redis_killed_mid_stream_is_restarted_and_loses_nothing():
+    """Was: the embedded server kept nothing on disk, so a kill lost what it had accepted (26 of 150)."""
+    async def scenario():
+        async with service() as (svc, client, r):
+            pid = svc.redis.pid
+
+            async def frames():
+                for i in range(40):
+                    if i == 20:
+                        os.kill(pid, signal.SIGKILL)  # a crash, not an intentional stop
+                    yield (i, FRAMES[i % len(FRAMES)], None)
+                    await asyncio.sleep(0.02)
+
+            results = [e async for e in client.stream("cam", frames(), mode="lossless",
+                                                       initial_prompts=[(1, CLICK)]) if isinstance(e, Result)]
+            assert len(results) == 40
+            await wait_for(lambda: svc.redis.restarts >= 1 and svc.redis.pid not in (None, pid), timeout=60)
+            r = redis.Redis.from_url(svc.endpoints.redis_url)  # same URL: same port and password
+            await wait_for(lambda: len({m.frame_index for m in redis_masklets(r, "cam")}) == 40, timeout=60)
+            assert sorted({m.frame_index for m in redis_masklets(r, "cam")}) == list(range(40))
+            assert svc.manager.publisher.redis.stats().dropped == 0
     run(scenario())
