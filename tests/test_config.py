@@ -56,3 +56,16 @@ def test_serve_refuses_a_bad_settings_file_before_starting(tmp_path):
     out = subprocess.run([sys.executable, "-m", "vos_service.cli", "serve", "--settings", str(bad)],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "streams.queue_size" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_identities_from_the_environment_and_the_public_address_rule(monkeypatch):
+    monkeypatch.setenv("VOS_AUTH__IDENTITIES", '[{"name": "cam", "roles": ["camera"], "cert_cn": "cam.local"}]')
+    s = Settings.from_mapping({"server": {"host": "0.0.0.0"}})  # identities configured: a public bind is fine
+    assert s.auth.identities[0].name == "cam" and s.auth.configured
+    monkeypatch.delenv("VOS_AUTH__IDENTITIES")
+    with pytest.raises(SettingsError, match="not a loopback address"):
+        Settings.from_mapping({"server": {"host": "0.0.0.0"}})
+    for host in ("127.0.0.1", "127.8.9.1", "localhost", "::1", "[::1]"):
+        Settings.from_mapping({"server": {"host": host}})
+    with pytest.raises(SettingsError, match="tls_cert and tls_key"):
+        Settings.from_mapping({"server": {"tls_cert": "a.pem"}})

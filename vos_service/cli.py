@@ -8,7 +8,7 @@ import sys
 
 import grpc
 
-from . import eval_cli, serve_cli, stream_cli, track_cli, train_cli, watch_cli, weights_cli
+from . import auth_cli, eval_cli, serve_cli, stream_cli, track_cli, train_cli, watch_cli, weights_cli
 from .config import SettingsError
 from .engine.errors import EngineError
 
@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vos-service", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
+    auth_cli.add_subparser(sub)
     eval_cli.add_subparser(sub)
     serve_cli.add_subparser(sub)
     stream_cli.add_subparsers(sub)

@@ -14,6 +14,7 @@ at start-up.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -86,6 +87,40 @@ class RedisSettings(_Section):
                                                                "(None: a temp dir, removed at exit)")
 
 
+class IdentitySpec(_Section):
+    """One client the service lets in (token file entry, or inline in auth.identities)."""
+
+    name: str = Field(min_length=1, max_length=128, description="who: shown in logs and errors")
+    roles: list[Literal["camera", "operator", "viewer", "admin"]] = Field(min_length=1, description="what it may do")
+    token_sha256: Optional[str] = Field(None, pattern=r"^[0-9a-fA-F]{64}$",
+                                        description="sha256 hex of its bearer token (`vos-service auth token`)")
+    cert_cn: Optional[str] = Field(None, min_length=1, description="or: the subject CN of its TLS client certificate")
+    streams: list[str] = Field(["*"], description="fnmatch patterns of the stream ids a camera may open")
+    max_streams: Optional[int] = Field(None, ge=1, description="streams open at once (None: max_streams only)")
+    max_objects: Optional[int] = Field(None, ge=1, description="objects per stream it opens")
+    max_fps: Optional[float] = Field(None, gt=0, description="frames per second over all its streams")
+
+    @model_validator(mode="after")
+    def _has_credential(self) -> "IdentitySpec":
+        if not self.token_sha256 and not self.cert_cn:
+            raise ValueError(f"identity {self.name!r} needs token_sha256 or cert_cn")
+        return self
+
+
+class AuthSettings(_Section):
+    tokens_file: Optional[str] = Field(None, description="JSON {\"identities\": [...]}: see README, Security")
+    identities: list[IdentitySpec] = Field([], description="identities inline (e.g. VOS_AUTH__IDENTITIES as JSON)")
+    allow_insecure_public: bool = Field(False, description="serve a non-loopback address with no identities "
+                                                            "configured (anyone may do anything)")
+    default_max_streams: Optional[int] = Field(4, ge=1, description="streams at once for identities that set no "
+                                                                    "max_streams (admins: no default)")
+    default_max_fps: Optional[float] = Field(None, gt=0, description="frame rate of identities that set no max_fps")
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.tokens_file or self.identities)
+
+
 class ServerSettings(_Section):
     host: str = Field("127.0.0.1", min_length=1, description="gRPC bind address")
     port: int = Field(50051, ge=0, le=65535, description="gRPC port (0 = pick a free one)")
@@ -94,6 +129,19 @@ class ServerSettings(_Section):
                                    description="gRPC message limit: a 4K JPEG fits with room")
     drain_timeout_s: float = Field(5.0, ge=0, le=600, description="graceful shutdown: finish in-flight frames this long")
     per_stream_metrics: bool = Field(False, description="label metrics with stream ids (unbounded cardinality)")
+    tls_cert: Optional[str] = Field(None, description="PEM server certificate (chain): gRPC over TLS")
+    tls_key: Optional[str] = Field(None, description="PEM private key of tls_cert")
+    tls_client_ca: Optional[str] = Field(None, description="PEM CA bundle: require client certificates it signed")
+    metrics_host: str = Field("127.0.0.1", min_length=1, description="bind address of /metrics (keep it internal)")
+    metrics_tls: bool = Field(False, description="serve /metrics over TLS with tls_cert (and tls_client_ca)")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> "ServerSettings":
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("tls_cert and tls_key go together")
+        if (self.tls_client_ca or self.metrics_tls) and not self.tls_cert:
+            raise ValueError("tls_client_ca and metrics_tls need tls_cert and tls_key")
+        return self
 
 
 class Settings(BaseSettings):
@@ -105,9 +153,14 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
 
     @model_validator(mode="after")
     def _consistent(self) -> "Settings":
+        if not is_loopback(self.server.host) and not self.auth.configured and not self.auth.allow_insecure_public:
+            raise ValueError(f"server.host {self.server.host!r} is not a loopback address and no identities are "
+                             "configured (auth.tokens_file / auth.identities): anyone reaching it could stream, "
+                             "prompt and close streams. Configure identities, or set auth.allow_insecure_public")
         if self.streams.max_frame_bytes >= self.server.max_message_bytes:
             raise ValueError(f"streams.max_frame_bytes ({self.streams.max_frame_bytes}) must be below "
                              f"server.max_message_bytes ({self.server.max_message_bytes}): a frame travels "
@@ -139,6 +192,17 @@ class Settings(BaseSettings):
                 raise SettingsError(f"unknown setting {key!r}")
             data[section][name] = value
         return Settings.from_mapping(data)
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost (what only this machine can reach)."""
+    h = host.strip("[]").lower()
+    if h == "localhost" or h == "::1":
+        return True
+    try:
+        return ipaddress.ip_address(h).is_loopback
+    except ValueError:
+        return False
 
 
 def _validated(build) -> Settings:

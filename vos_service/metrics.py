@@ -8,10 +8,13 @@ unbounded values (stream ids only when per_stream is enabled).
 from __future__ import annotations
 
 import contextlib
+import ssl
 import time
 from typing import Iterator, Optional
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from .metrics_http import serve_metrics
 
 # Seconds; CPU inference ranges from milliseconds (nano) to seconds (large at 1024 px).
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -62,11 +65,12 @@ class Metrics:
         finally:
             self.stage_seconds.labels(name).observe(time.perf_counter() - t0)
 
-    def serve(self, port: int, host: str = "127.0.0.1") -> Optional[int]:
-        """Expose /metrics over HTTP; returns the bound port (port 0 picks one), None if off."""
+    def serve(self, port: int, host: str = "127.0.0.1", ssl_context: Optional[ssl.SSLContext] = None
+              ) -> Optional[int]:
+        """Expose GET /metrics over HTTP(S); returns the bound port (port 0 picks one), None if off."""
         if port < 0:
             return None
-        self._http, _ = start_http_server(port, addr=host, registry=self.registry)
+        self._http = serve_metrics(self.registry, host, port, ssl_context)
         return self._http.server_address[1]
 
     def stop_serving(self) -> None:

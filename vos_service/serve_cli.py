@@ -29,6 +29,13 @@ def add_subparser(subparsers) -> None:
     p.add_argument("--idle-timeout", type=float)
     p.add_argument("--max-batch", type=int, help="frames of different streams per encoder pass")
     p.add_argument("--max-wait-ms", type=float, help="how long to wait to fill an encoder batch")
+    sec = p.add_argument_group("security (README: Security)")
+    sec.add_argument("--tokens-file", help="JSON identities (`vos-service auth token`); turns auth on")
+    sec.add_argument("--tls-cert", help="PEM server certificate: gRPC over TLS")
+    sec.add_argument("--tls-key", help="PEM key of --tls-cert")
+    sec.add_argument("--tls-client-ca", help="PEM CA: require client certificates signed by it")
+    sec.add_argument("--allow-insecure-public", action="store_true",
+                     help="serve a non-loopback --host with no identities (anyone may do anything)")
     p.set_defaults(func=run)
 
 
@@ -42,7 +49,9 @@ def settings_from_args(args) -> Settings:
         "redis.enabled": False if args.no_redis else None, "streams.max_streams": args.max_streams,
         "streams.max_objects": args.max_objects, "streams.queue_size": args.queue_size,
         "streams.idle_timeout_s": args.idle_timeout, "scheduler.max_batch": args.max_batch,
-        "scheduler.max_wait_ms": args.max_wait_ms})
+        "scheduler.max_wait_ms": args.max_wait_ms, "auth.tokens_file": args.tokens_file,
+        "server.tls_cert": args.tls_cert, "server.tls_key": args.tls_key, "server.tls_client_ca": args.tls_client_ca,
+        "auth.allow_insecure_public": True if args.allow_insecure_public else None})
 
 
 def run(args) -> int:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional, TypeVar
 
 from .api.server import build_server, graceful_stop, serve_forever, start_server
+from .api.tls import metrics_ssl_context
 from .config import Settings
 from .engine.model import LoadedModel, ModelSpec, build_model
 from .metrics import Metrics
@@ -87,7 +88,7 @@ class Service:
                                               metrics=self.metrics, key_ttl_s=s.redis.key_ttl_s)
         self.manager = StreamManager(self.model, s, self.metrics, publisher)
         self.manager.start()
-        metrics_port = self.metrics.serve(s.server.metrics_port, s.server.host)
+        metrics_port = self.metrics.serve(s.server.metrics_port, s.server.metrics_host, metrics_ssl_context(s.server))
         self.server, port = build_server(self.manager, s, self.metrics)
         await start_server(self.server)
         self.endpoints = Endpoints(port, metrics_port, redis_url)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .client.client import VosClient
+from .client_args import add_connection_arguments, credentials_from_args
 from .client.types import Closed, Dropped, Result
 from .io.overlay import VideoWriter, draw_overlay
 from .io.video import iter_video_frames, probe_video
@@ -25,7 +26,7 @@ from .prompt_args import add_prompt_arguments, initial_prompts
 def add_subparsers(subparsers) -> None:
     p = subparsers.add_parser("stream", help="stream a video file, webcam or URL to the service")
     p.add_argument("source", help="video file, /dev/videoN, rtsp:// or http:// URL")
-    p.add_argument("--server", default="127.0.0.1:50051", help="host:port of `vos-service serve`")
+    add_connection_arguments(p)
     p.add_argument("--stream-id", default="cam-1")
     p.add_argument("--mode", choices=["live", "lossless"], default=None,
                    help="live drops when the service falls behind (default for --realtime); "
@@ -37,7 +38,7 @@ def add_subparsers(subparsers) -> None:
     p.set_defaults(func=run_stream)
 
     q = subparsers.add_parser("prompt", help="add or correct an object on a running stream")
-    q.add_argument("--server", default="127.0.0.1:50051")
+    add_connection_arguments(q)
     q.add_argument("--stream-id", required=True)
     q.add_argument("--obj-id", type=int, required=True)
     q.add_argument("--frame", type=int, default=None, help="a cached frame index (default: the latest)")
@@ -74,7 +75,7 @@ def run_stream(args) -> int:
                     frames_by_index[idx] = rgb
                 yield (idx, rgb, ts)
 
-        async with VosClient(args.server) as client:
+        async with VosClient(args.server, credentials=credentials_from_args(args)) as client:
             async for ev in client.stream(args.stream_id, remember(), mode=mode, initial_prompts=prompts):
                 if isinstance(ev, Result) and not ev.revised:
                     received += 1
@@ -108,7 +109,7 @@ def run_prompt(args) -> int:
                     box=args.box[0] if args.box else None)
 
     async def main() -> int:
-        async with VosClient(args.server) as client:
+        async with VosClient(args.server, credentials=credentials_from_args(args)) as client:
             results = await client.add_prompt(args.stream_id, args.obj_id, prompt, frame_index=args.frame,
                                               clear_previous=not args.keep_previous)
         for r in results:

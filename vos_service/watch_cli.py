@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import json
 import sys
 
@@ -17,7 +18,9 @@ def add_subparser(subparsers) -> None:
                                           "published, one line each, masks decoded to area and box.")
     p.add_argument("stream_id", nargs="?", help="the stream to follow (omit with --events)")
     p.add_argument("--events", action="store_true", help=f"follow {EVENTS_KEY} instead")
-    p.add_argument("--redis-url", required=True, help="the service's Redis (printed by `serve`)")
+    p.add_argument("--redis-url", default=os.environ.get("VOS_REDIS_URL"),
+                   help="the service's Redis, with its password: redis://:PASSWORD@host:port/0 "
+                        "(printed by `serve`; env VOS_REDIS_URL)")
     p.add_argument("--from-start", action="store_true", help="replay what the stream still holds first")
     p.add_argument("--count", type=int, default=None, help="stop after this many entries")
     p.add_argument("--json", action="store_true", help="print the decoded message as JSON")
@@ -38,6 +41,9 @@ def run(args) -> int:
         print("error: give a stream id or --events", file=sys.stderr)
         return 2
     key = EVENTS_KEY if args.events else masklets_key(args.stream_id)
+    if not args.redis_url:
+        print("error: give --redis-url or set VOS_REDIS_URL (the URL `serve` printed)", file=sys.stderr)
+        return 2
     r = redis.Redis.from_url(args.redis_url)
     last = "0-0" if args.from_start else "$"
     seen = 0

@@ -61,12 +61,12 @@ class Service:
 
 
 @contextlib.asynccontextmanager
-async def serving(**overrides) -> AsyncIterator[Service]:
-    """overrides: dotted settings, e.g. {'streams.queue_size': 1}."""
+async def serving(credentials=None, **overrides) -> AsyncIterator[Service]:
+    """overrides: dotted settings, e.g. {'streams.queue_size': 1}; credentials: the client's."""
     manager = make_manager(**{"server.port": 0, **overrides})
     server, port = build_server(manager, manager.settings, manager.metrics)
     await start_server(server)
-    client = VosClient(f"127.0.0.1:{port}")
+    client = VosClient(f"127.0.0.1:{port}", credentials=credentials)
     try:
         await client.wait_ready()
         yield Service(client, manager, server, port)
@@ -83,6 +83,15 @@ def run(coro, timeout: float = SCENARIO_TIMEOUT_S):
 
 async def collect(events: AsyncIterator) -> list:
     return [e async for e in events]
+
+
+async def status_of(awaitable) -> grpc.StatusCode:
+    """The status a call ends with (OK when it returns)."""
+    try:
+        await awaitable
+    except grpc.aio.AioRpcError as e:
+        return e.code()
+    return grpc.StatusCode.OK
 
 
 async def collect_status(call) -> tuple[list, grpc.StatusCode]:

@@ -8,7 +8,7 @@ import grpc
 import numpy as np
 import pytest
 
-from tests.api.harness import SMALL, collect_status, read_until, run, serving
+from tests.api.harness import SMALL, collect_status, read_until, run, serving, status_of
 from vos_service.api.gen.vos.v1 import vos_pb2 as pb
 from vos_service.client import Dropped, Opened, Result
 
@@ -27,14 +27,6 @@ def clicks(n: int, obj_id: int = 1) -> pb.Prompt:
     return pb.Prompt(obj_id=obj_id, points=[pb.Point(x=float(i % W), y=100.0, label=1) for i in range(n)])
 
 
-async def code_of(coro) -> grpc.StatusCode:
-    try:
-        await coro
-    except grpc.aio.AioRpcError as e:
-        return e.code()
-    return grpc.StatusCode.OK
-
-
 @pytest.mark.parametrize("rle", CRASH_RLES, ids=["2^31-counts1", "2^31-counts0", "16384", "overflow"])
 def test_hostile_mask_rle_is_refused_in_open_addprompt_and_inline(rle):
     async def scenario():
@@ -46,7 +38,7 @@ def test_hostile_mask_rle_is_refused_in_open_addprompt_and_inline(rle):
             await call.send(0, SMALL[0])
             await read_until(call, 1, Result)
             req = pb.AddPromptRequest(stream_id="cam", obj_id=1, mask=rle)
-            assert await code_of(s.client.stub.AddPrompt(req)) == grpc.StatusCode.INVALID_ARGUMENT
+            assert await status_of(s.client.stub.AddPrompt(req)) == grpc.StatusCode.INVALID_ARGUMENT
 
             await call.send(1, SMALL[1], prompts=[mask_prompt(rle)])  # inline: one frame dropped ...
             await call.send(2, SMALL[2])  # ... and the stream goes on
@@ -134,7 +126,7 @@ def test_unary_calls_are_answered_while_a_big_mask_decodes():
             infos = [await s.client.get_stream("cam") for _ in range(20)]
             assert all(i.stream_id == "cam" for i in infos)
             for b in bad:
-                assert await code_of(b) == grpc.StatusCode.INVALID_ARGUMENT
+                assert await status_of(b) == grpc.StatusCode.INVALID_ARGUMENT
             call.cancel()
 
     run(scenario())

@@ -14,6 +14,7 @@ from ..engine.errors import (FrameNotAvailableError, InvalidFrameError, InvalidP
                              UnknownObjectError)
 from ..io.decode import FrameDecodeError
 from ..runtime.types import LimitExceededError, ShuttingDownError, StreamExistsError, StreamNotFoundError
+from .auth import PermissionDeniedError, UnauthenticatedError
 
 
 class InvalidRequestError(ValueError):
@@ -22,6 +23,8 @@ class InvalidRequestError(ValueError):
 
 # Checked in order: the first matching class wins (subclasses before their bases).
 _CODES: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
+    (UnauthenticatedError, grpc.StatusCode.UNAUTHENTICATED),
+    (PermissionDeniedError, grpc.StatusCode.PERMISSION_DENIED),
     (InvalidRequestError, grpc.StatusCode.INVALID_ARGUMENT),
     (InvalidFrameError, grpc.StatusCode.INVALID_ARGUMENT),
     (InvalidPromptError, grpc.StatusCode.INVALID_ARGUMENT),

@@ -26,13 +26,14 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from ..config import Settings
+from ..config import Settings, is_loopback
 from ..metrics import Metrics
 from ..runtime.manager import StreamManager
 from .gen.vos.v1 import vos_pb2 as pb
 from .gen.vos.v1 import vos_pb2_grpc as pb_grpc
 from .interceptor import MetricsInterceptor
 from .servicer import VosServicer
+from .tls import server_credentials
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,11 @@ def build_server(manager: StreamManager, settings: Settings, metrics: Metrics) -
     """A configured, bound, not yet started server and its port (server.port 0 picks one)."""
     cfg = settings.server
     options = [("grpc.max_send_message_length", cfg.max_message_bytes),
-               ("grpc.max_receive_message_length", cfg.max_message_bytes)]
+               ("grpc.max_receive_message_length", cfg.max_message_bytes),
+               # Ping idle connections: a camera that vanished without closing (power, network)
+               # is noticed within ~40 s and its stream freed, instead of holding its id.
+               ("grpc.keepalive_time_ms", 30_000), ("grpc.keepalive_timeout_ms", 10_000),
+               ("grpc.keepalive_permit_without_calls", 1), ("grpc.http2.max_pings_without_data", 0)]
     server = grpc.aio.server(interceptors=[MetricsInterceptor(metrics)], options=options)
     servicer = VosServicer(manager, settings, metrics)
     pb_grpc.add_VosServiceServicer_to_server(servicer, server)
@@ -62,7 +67,12 @@ def build_server(manager: StreamManager, settings: Settings, metrics: Metrics) -
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     address = f"{cfg.host}:{cfg.port}"
-    port = server.add_insecure_port(address)
+    if cfg.tls_cert:
+        port = server.add_secure_port(address, server_credentials(cfg))
+    else:
+        if servicer.auth.enabled and not is_loopback(cfg.host):
+            log.warning("gRPC on %s without TLS: bearer tokens cross the network in clear text", address)
+        port = server.add_insecure_port(address)
     if port == 0:  # grpc reports a failed bind as port 0
         raise OSError(f"cannot bind the gRPC server to {address}")
     _PARTS[server] = _Parts(health_servicer, servicer)

@@ -10,9 +10,10 @@ errors.py.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, AsyncIterator, NoReturn
+from typing import Any, AsyncIterator, NoReturn, Optional
 
 import grpc
 
@@ -23,6 +24,7 @@ from ..runtime import types as rt
 from ..runtime.manager import StreamManager
 from ..runtime.session import StreamSession
 from . import convert, errors
+from .auth import Authenticator, Identity, Permission, PermissionDeniedError
 from .gen.vos.v1 import vos_pb2 as pb
 from .gen.vos.v1 import vos_pb2_grpc as pb_grpc
 from .stream_call import FrameStream
@@ -51,6 +53,7 @@ class VosServicer(pb_grpc.VosServiceServicer):
         # stream id -> (its session, the StreamFrames call that owns it), to tell a reconnect
         # from a second camera using the same id.
         self._owners: dict[str, tuple[StreamSession, grpc.aio.ServicerContext]] = {}
+        self.auth = Authenticator.from_settings(settings.auth)
 
     @property
     def accepting(self) -> bool:
@@ -74,20 +77,26 @@ class VosServicer(pb_grpc.VosServiceServicer):
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
         try:
+            identity = self._identity(context, Permission.STREAM, first.open.stream_id)
             if not self.accepting:
                 raise rt.ShuttingDownError("the service is shutting down")
+            quota = identity.quota
             convert.check_prompt_count(len(first.open.initial_prompts), self.settings.streams)
+            if quota.max_objects is not None and len(first.open.initial_prompts) > quota.max_objects:
+                raise rt.LimitExceededError(f"{len(first.open.initial_prompts)} initial objects, over "
+                                            f"{identity.name!r}'s max_objects={quota.max_objects}")
             # Initial prompts may carry masks: decoded on the pool, never on the loop.
             spec, fmt = await loop.run_in_executor(self.pool, convert.open_from_proto, first.open,
                                                    self.settings.streams)
+            spec = dataclasses.replace(spec, owner=identity.name, max_objects=quota.max_objects)
             decoder = FrameDecoder(fmt, spec.width, spec.height)
-            session = await self._open(spec, FrameStream.sink_for(loop, events), context)
+            session = await self._open(spec, FrameStream.sink_for(loop, events), context, quota.max_streams)
         except Exception as e:  # noqa: BLE001 - mapped to a status code
             await self._fail(context, e)
         log.info("stream %s opened (%s, %s, %dx%d)", spec.stream_id, spec.mode.value, fmt.value,
                  spec.width, spec.height)
         call = FrameStream(session, decoder, events, self.settings, self.metrics, self.pool,
-                           lambda: self.accepting, self.manager.close)
+                           lambda: self.accepting, self.manager.close, lambda: self.auth.take_frame(identity))
         try:
             async for response in call.responses(requests, context):
                 yield response
@@ -95,7 +104,8 @@ class VosServicer(pb_grpc.VosServiceServicer):
             if self._owners.get(spec.stream_id, (None,))[0] is session:
                 del self._owners[spec.stream_id]
 
-    async def _open(self, spec: rt.StreamSpec, sink, context: grpc.aio.ServicerContext) -> StreamSession:
+    async def _open(self, spec: rt.StreamSpec, sink, context: grpc.aio.ServicerContext,
+                    owner_max_streams: Optional[int]) -> StreamSession:
         """Open the stream; a reconnect whose previous call is over (or about to be) gets in.
 
         A client that cancels and re-opens the same id at once can overtake its own cancel:
@@ -105,7 +115,7 @@ class VosServicer(pb_grpc.VosServiceServicer):
         deadline = asyncio.get_running_loop().time() + _REOPEN_GRACE_S
         while True:
             try:
-                session = self.manager.open(spec, sink)
+                session = self.manager.open(spec, sink, owner_max_streams)
                 break
             except rt.StreamExistsError:
                 owner = self._owners.get(spec.stream_id)
@@ -122,6 +132,7 @@ class VosServicer(pb_grpc.VosServiceServicer):
 
     async def AddPrompt(self, request: pb.AddPromptRequest, context) -> pb.AddPromptResponse:
         try:
+            self._identity(context, Permission.PROMPT)
             session = self._session(request.stream_id)
             h, w = session.spec.height, session.spec.width
             # Fail fast, before the queue; a mask is decoded on the pool, never on the loop.
@@ -134,6 +145,7 @@ class VosServicer(pb_grpc.VosServiceServicer):
 
     async def RemoveObject(self, request: pb.RemoveObjectRequest, context) -> pb.RemoveObjectResponse:
         try:
+            self._identity(context, Permission.PROMPT)
             session = self._session(request.stream_id)
             await self._control(session, rt.RemoveControl(request.obj_id))
         except Exception as e:  # noqa: BLE001
@@ -141,22 +153,51 @@ class VosServicer(pb_grpc.VosServiceServicer):
         return pb.RemoveObjectResponse()
 
     async def ListStreams(self, request: pb.ListStreamsRequest, context) -> pb.ListStreamsResponse:
+        try:
+            self._identity(context, Permission.READ)
+        except Exception as e:  # noqa: BLE001
+            await self._fail(context, e)
         return pb.ListStreamsResponse(streams=[convert.stream_info_to_proto(i) for i in self.manager.list()])
 
     async def GetStream(self, request: pb.GetStreamRequest, context) -> pb.StreamInfo:
         try:
-            return convert.stream_info_to_proto(self._session(request.stream_id).info())
+            identity = self._identity(context)
+            session = self._session(request.stream_id)
+            self._owner_or(identity, session, Permission.READ)  # a camera may look at its own stream
+            return convert.stream_info_to_proto(session.info())
         except Exception as e:  # noqa: BLE001
             await self._fail(context, e)
 
     async def CloseStream(self, request: pb.CloseStreamRequest, context) -> pb.CloseStreamResponse:
         try:
-            self.manager.close(self._session(request.stream_id), rt.CloseReason.CLOSED_BY_REQUEST)
+            identity = self._identity(context)
+            session = self._session(request.stream_id)
+            self._owner_or(identity, session, Permission.CLOSE)  # a camera may close its own stream
+            self.manager.close(session, rt.CloseReason.CLOSED_BY_REQUEST)
         except Exception as e:  # noqa: BLE001
             await self._fail(context, e)
         return pb.CloseStreamResponse()
 
     # ---- helpers -----------------------------------------------------------------------
+
+    def _identity(self, context: grpc.aio.ServicerContext, permission: Optional[Permission] = None,
+                  stream_id: Optional[str] = None) -> Identity:
+        """Who calls (UNAUTHENTICATED if nobody known) and, given a permission, whether they may."""
+        cns = context.auth_context().get("x509_common_name", []) if self.auth.enabled else []
+        identity = self.auth.identify(context.invocation_metadata() or (), cns)
+        if permission is not None:
+            self.auth.authorize(identity, permission, stream_id)
+        return identity
+
+    def _owner_or(self, identity: Identity, session: StreamSession, permission: Permission) -> None:
+        if self.auth.enabled and session.owner == identity.name:
+            return
+        try:
+            self.auth.authorize(identity, permission)
+        except PermissionDeniedError:
+            if self.auth.enabled and identity.may(Permission.STREAM):
+                raise PermissionDeniedError(f"stream {session.stream_id!r} belongs to another camera") from None
+            raise
 
     def _session(self, stream_id: str) -> StreamSession:
         return self.manager.get(convert.check_stream_id(stream_id))

@@ -78,8 +78,10 @@ class _ReaderFailed:
 class FrameStream:
     def __init__(self, session: StreamSession, decoder: FrameDecoder, events: asyncio.Queue,
                  settings: Settings, metrics: Metrics, pool: Executor, accepting: Callable[[], bool],
-                 close: Callable[[StreamSession, CloseReason], object]) -> None:
+                 close: Callable[[StreamSession, CloseReason], object],
+                 take_frame: Callable[[], bool] = lambda: True) -> None:
         self.session = session
+        self.take_frame = take_frame  # the owner's max_fps quota (api.auth): False = over it
         self.close_session = close  # StreamManager.close: immediate, frees the id
         self.accepting = accepting  # False once the service drains for shutdown
         self.spec = session.spec
@@ -163,6 +165,11 @@ class FrameStream:
 
     async def _frame(self, frame: pb.Frame, received_at: float) -> None:
         self.metrics.frames_received.inc()
+        while not self.take_frame():  # over the owner's frame rate
+            if self.spec.mode is rt.StreamMode.LIVE:
+                self._reject(frame.index, "over the frame rate quota (max_fps)", DropReason.RATE_LIMITED)
+                return
+            await asyncio.sleep(0.01)  # lossless: slow the client down instead (flow control)
         try:
             self._check(frame)
             rgb, prompts = await asyncio.get_running_loop().run_in_executor(self.pool, self._decode, frame)

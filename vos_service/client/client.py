@@ -27,6 +27,7 @@ from ..api.gen.vos.v1 import vos_pb2_grpc as pb_grpc
 from ..engine.types import Prompt
 from ..io.decode import FrameFormat
 from ..runtime.types import StreamInfo, StreamMode
+from .credentials import Credentials
 from .types import (ClientFrame, Result, StreamEvent, event_from_proto, format_to_proto, info_from_proto,
                     mode_to_proto, result_from_proto)
 
@@ -125,12 +126,14 @@ class StreamCall:
 
 class VosClient:
     def __init__(self, target: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-                 jpeg_quality: int = 90, channel: Optional[grpc.aio.Channel] = None) -> None:
+                 jpeg_quality: int = 90, channel: Optional[grpc.aio.Channel] = None,
+                 credentials: Optional[Credentials] = None) -> None:
+        """credentials: a token and/or TLS (client/credentials.py); default: none (loopback, no auth)."""
         self.target = target
         self.jpeg_quality = jpeg_quality
-        self.channel = channel or grpc.aio.insecure_channel(
-            target, options=[("grpc.max_send_message_length", max_message_bytes),
-                             ("grpc.max_receive_message_length", max_message_bytes)])
+        self.channel = channel or (credentials or Credentials()).channel(
+            target, [("grpc.max_send_message_length", max_message_bytes),
+                     ("grpc.max_receive_message_length", max_message_bytes)])
         self.stub = pb_grpc.VosServiceStub(self.channel)
 
     async def close(self) -> None:

@@ -66,7 +66,8 @@ class StreamManager:
 
     # ---- lifecycle ------------------------------------------------------------
 
-    def open(self, spec: StreamSpec, sink: Sink) -> StreamSession:
+    def open(self, spec: StreamSpec, sink: Sink, owner_max_streams: Optional[int] = None) -> StreamSession:
+        """A new stream; over max_streams, or over its owner's own quota, RESOURCE_EXHAUSTED."""
         limits = self.settings.streams
         if not self.accepting:
             raise ShuttingDownError("the service is shutting down")
@@ -74,7 +75,7 @@ class StreamManager:
             raise LimitExceededError(
                 f"{spec.width}x{spec.height} exceeds the limit {limits.max_width}x{limits.max_height}")
         tracker = StreamTracker(self.model, TrackerConfig(feature_ring=limits.feature_ring,
-                                                          max_objects=limits.max_objects,
+                                                          max_objects=min(limits.max_objects, spec.max_objects or limits.max_objects),
                                                           memory=limits.memory_config()),
                                 encoder=self.encoder, timer=self.metrics.stage)
         session = StreamSession(spec, tracker, limits.queue_size, sink, on_frame=self.scheduler.notify)
@@ -83,6 +84,9 @@ class StreamManager:
                 raise StreamExistsError(f"stream {spec.stream_id!r} is already open")
             if len(self._sessions) >= limits.max_streams:
                 raise LimitExceededError(f"{len(self._sessions)} streams open (max_streams)")
+            owned = sum(s.owner == spec.owner for s in self._sessions.values())
+            if owner_max_streams is not None and owned >= owner_max_streams:
+                raise LimitExceededError(f"{spec.owner!r} has {owned} streams open, its quota (max_streams)")
             self._sessions[spec.stream_id] = session
         self.metrics.active_streams.set(len(self._sessions))
         self.event("stream_opened", spec.stream_id, detail={"mode": spec.mode.value,

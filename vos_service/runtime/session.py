@@ -43,11 +43,20 @@ class StreamSession:
         self._fps = 0.0
         self._last_done: Optional[float] = None
         self.state = StreamState.OPEN
+        self._max_objects = tracker.config.max_objects
         self.initial_prompts_pending = bool(spec.initial_prompts)
 
     @property
     def stream_id(self) -> str:
         return self.spec.stream_id
+
+    @property
+    def max_objects(self) -> int:
+        return self._max_objects
+
+    @property
+    def owner(self) -> str:
+        return self.spec.owner
 
     @property
     def closed(self) -> bool:

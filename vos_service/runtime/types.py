@@ -53,6 +53,8 @@ class StreamSpec:
     height: int
     mode: StreamMode = StreamMode.LIVE
     initial_prompts: tuple[PromptSpec, ...] = ()  # applied on the first frame
+    owner: str = ""  # the identity that opened it (api.auth); "" when auth is off
+    max_objects: Optional[int] = None  # the owner's quota; None = streams.max_objects
 
 
 @dataclass
@@ -92,6 +94,7 @@ class DropReason(str, enum.Enum):
     REFUSED = "refused"  # the runtime refused the frame's prompts as a whole (a limit); nothing applied
     ERROR = "error"  # the engine failed on this frame (a service fault, logged)
     SHUTDOWN = "shutdown"  # arrived while the service drains
+    RATE_LIMITED = "rate_limited"  # live stream over its owner's max_fps
 
 
 @dataclass(frozen=True)

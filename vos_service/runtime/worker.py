@@ -93,7 +93,7 @@ class Worker(threading.Thread):
 
     def _refusal(self, session: "StreamSession", prompts: list[PromptSpec]) -> Optional[str]:
         """Why the frame's prompts cannot all be applied (None: they can)."""
-        limit = self.m.settings.streams.max_objects
+        limit = session.max_objects
         tracked = session.tracker.objects
         new = {p.obj_id for p in prompts} - set(tracked)
         if len(tracked) + len(new) > limit:
@@ -144,9 +144,9 @@ class Worker(threading.Thread):
         """Apply one prompt; the tracker's results: the prompted frame, then re-propagated later ones."""
         tracker = session.tracker
         is_new = p.obj_id not in tracker.objects
-        if is_new and len(tracker.objects) >= self.m.settings.streams.max_objects:
-            raise LimitExceededError(
-                f"stream {session.stream_id!r} already tracks {len(tracker.objects)} objects (max_objects)")
+        if is_new and len(tracker.objects) >= session.max_objects:
+            raise LimitExceededError(f"stream {session.stream_id!r} already tracks {len(tracker.objects)} objects "
+                                     f"(max_objects={session.max_objects})")
         results = tracker.add_prompt(p.obj_id, p.prompt, session.engine_frame(p.frame_index), p.clear_previous)
         kind = "mask" if p.prompt.mask is not None else "box" if p.prompt.box is not None else "points"
         self.m.metrics.prompts.labels(kind).inc()

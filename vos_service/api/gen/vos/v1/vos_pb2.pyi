@@ -30,6 +30,7 @@ class DropReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DROP_REASON_REFUSED: _ClassVar[DropReason]
     DROP_REASON_ERROR: _ClassVar[DropReason]
     DROP_REASON_SHUTDOWN: _ClassVar[DropReason]
+    DROP_REASON_RATE_LIMITED: _ClassVar[DropReason]
 
 class CloseReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -55,6 +56,7 @@ DROP_REASON_INVALID: DropReason
 DROP_REASON_REFUSED: DropReason
 DROP_REASON_ERROR: DropReason
 DROP_REASON_SHUTDOWN: DropReason
+DROP_REASON_RATE_LIMITED: DropReason
 CLOSE_REASON_UNSPECIFIED: CloseReason
 CLOSE_REASON_CLIENT_CLOSED: CloseReason
 CLOSE_REASON_CLIENT_DISCONNECTED: CloseReason

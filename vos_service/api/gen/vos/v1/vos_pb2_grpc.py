@@ -26,7 +26,11 @@ if _version_not_supported:
 
 
 class VosServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Credentials (when the service has identities configured): `authorization:
+    Bearer <token>` metadata on every call, or a TLS client certificate.
+    UNAUTHENTICATED: none or unknown; PERMISSION_DENIED: the identity's roles do
+    not allow the call, or a camera streams to an id outside its patterns.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -67,7 +71,11 @@ class VosServiceStub:
 
 
 class VosServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Credentials (when the service has identities configured): `authorization:
+    Bearer <token>` metadata on every call, or a TLS client certificate.
+    UNAUTHENTICATED: none or unknown; PERMISSION_DENIED: the identity's roles do
+    not allow the call, or a camera streams to an id outside its patterns.
+    """
 
     def StreamFrames(self, request_iterator, context):
         """Bidirectional: the first request must carry `open`, every later one a
@@ -176,7 +184,11 @@ def add_VosServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class VosService:
-    """Missing associated documentation comment in .proto file."""
+    """Credentials (when the service has identities configured): `authorization:
+    Bearer <token>` metadata on every call, or a TLS client certificate.
+    UNAUTHENTICATED: none or unknown; PERMISSION_DENIED: the identity's roles do
+    not allow the call, or a camera streams to an id outside its patterns.
+    """
 
     @staticmethod
     def StreamFrames(request_iterator,
