@@ -143,7 +143,7 @@ def main() -> None:
              .tobytes() for f in rgb]
 
     base = Settings().with_overrides({
-        "server.port": 0, "server.metrics_port": 0,
+        "server.port": 0, "server.metrics_port": 0, "console.port": 0,
         "scheduler.max_batch": cfg["max_batch"], "scheduler.max_wait_ms": cfg["max_wait_ms"]})
     model = build_model_and_warm(base, rgb, cfg["max_batch"])  # built once, shared by every Service
 

@@ -144,6 +144,19 @@ class ServerSettings(_Section):
         return self
 
 
+class ConsoleSettings(_Section):
+    """The operator console (a web page served by the service itself; README: Console)."""
+
+    enabled: bool = Field(True, description="serve the console (on by default: it is how operators correct masks)")
+    host: str = Field("127.0.0.1", min_length=1, description="bind address of the console's HTTP port")
+    port: int = Field(8080, ge=0, le=65535, description="console HTTP port (0 = pick a free one)")
+    view_width: int = Field(640, ge=64, le=3840, description="width of the JPEGs of a watched stream")
+    thumb_width: int = Field(240, ge=32, le=640, description="width of the overview thumbnails")
+    thumb_interval_s: float = Field(2.0, gt=0, description="one thumbnail per stream this often")
+    jpeg_quality: int = Field(80, ge=10, le=100, description="JPEG quality of what the console sends")
+    max_viewers: int = Field(32, ge=1, le=1024, description="browser tabs connected at once")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="forbid", frozen=True, validate_default=True, env_prefix="VOS_",
                                       env_nested_delimiter="__", nested_model_default_partial_update=True)
@@ -154,11 +167,15 @@ class Settings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @model_validator(mode="after")
     def _consistent(self) -> "Settings":
-        if not is_loopback(self.server.host) and not self.auth.configured and not self.auth.allow_insecure_public:
-            raise ValueError(f"server.host {self.server.host!r} is not a loopback address and no identities are "
+        public = [f"{name} {host!r}" for name, host in (("server.host", self.server.host),
+                                                         ("console.host", self.console.host))
+                  if not is_loopback(host) and (name == "server.host" or self.console.enabled)]
+        if public and not self.auth.configured and not self.auth.allow_insecure_public:
+            raise ValueError(f"{', '.join(public)} is not a loopback address and no identities are "
                              "configured (auth.tokens_file / auth.identities): anyone reaching it could stream, "
                              "prompt and close streams. Configure identities, or set auth.allow_insecure_public")
         if self.streams.max_frame_bytes >= self.server.max_message_bytes:

@@ -51,6 +51,15 @@ class Metrics:
                                        buckets=(1, 2, 3, 4, 6, 8, 12, 16))
         self.stream_frames = Counter("vos_stream_frames_processed_total", "Frames segmented per stream",
                                      ["stream_id"], registry=r) if per_stream else None
+        self.console_viewers = Gauge("vos_console_viewers", "Console browser tabs connected", registry=r)
+        self.console_frames_sent = Counter("vos_console_frames_sent_total", "Frames sent to console viewers",
+                                           ["kind"], registry=r)
+        self.console_frames_skipped = Counter("vos_console_frames_skipped_total",
+                                              "Frames a console viewer did not get (newest wins)", ["kind"],
+                                              registry=r)
+        self.console_prompt_rtt = Histogram("vos_console_prompt_rtt_seconds",
+                                            "Console click to revised mask on screen, measured in the page",
+                                            registry=r, buckets=LATENCY_BUCKETS)
         self.grpc_handled = Counter("vos_grpc_server_handled_total", "RPCs completed", ["method", "code"],
                                     registry=r)
         self.grpc_seconds = Histogram("vos_grpc_server_handling_seconds", "RPC handling time", ["method"],

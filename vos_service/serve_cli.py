@@ -23,6 +23,8 @@ def add_subparser(subparsers) -> None:
     p.add_argument("--metrics-port", type=int, help="Prometheus port (default 9464; -1 off)")
     p.add_argument("--redis-url", help="redis://host:port (default: start an embedded redis-server)")
     p.add_argument("--no-redis", action="store_true", help="do not publish to Redis")
+    p.add_argument("--console-port", type=int, help="operator console HTTP port (default 8080; 0 picks one)")
+    p.add_argument("--no-console", action="store_true", help="do not serve the operator console")
     p.add_argument("--max-streams", type=int)
     p.add_argument("--max-objects", type=int)
     p.add_argument("--queue-size", type=int)
@@ -46,7 +48,8 @@ def settings_from_args(args) -> Settings:
         "model.random_weights": args.random_weights, "model.device": args.device, "model.dtype": args.dtype,
         "model.image_size": args.image_size, "server.host": args.host, "server.port": args.port,
         "server.metrics_port": args.metrics_port, "redis.url": args.redis_url,
-        "redis.enabled": False if args.no_redis else None, "streams.max_streams": args.max_streams,
+        "redis.enabled": False if args.no_redis else None, "console.port": args.console_port,
+        "console.enabled": False if args.no_console else None, "streams.max_streams": args.max_streams,
         "streams.max_objects": args.max_objects, "streams.queue_size": args.queue_size,
         "streams.idle_timeout_s": args.idle_timeout, "scheduler.max_batch": args.max_batch,
         "scheduler.max_wait_ms": args.max_wait_ms, "auth.tokens_file": args.tokens_file,
@@ -60,6 +63,9 @@ def run(args) -> int:
     async def main() -> None:
         service = Service(settings)
         ep = await service.start()
+        if ep.console_port is not None:
+            print(f"vos-service: console at http://{settings.console.host}:{ep.console_port}/", file=sys.stderr,
+                  flush=True)
         print(f"vos-service: gRPC on {settings.server.host}:{ep.grpc_port}, metrics on "
               f"{'off' if ep.metrics_port is None else ep.metrics_port}, Redis {ep.redis_url or 'off'}; "
               f"model {service.model.spec.config} ({service.model.weights})", file=sys.stderr, flush=True)

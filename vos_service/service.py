@@ -15,6 +15,7 @@ from typing import Callable, Optional, TypeVar
 from .api.server import build_server, graceful_stop, serve_forever, start_server
 from .api.tls import metrics_ssl_context
 from .config import Settings
+from .console.app import ConsoleServer
 from .engine.model import LoadedModel, ModelSpec, build_model
 from .metrics import Metrics
 from .model_options import spec_from_settings
@@ -31,6 +32,7 @@ class Endpoints:
     grpc_port: int
     metrics_port: Optional[int]
     redis_url: Optional[str]
+    console_port: Optional[int] = None
 
 
 def off_main_thread(fn: Callable[[], T], name: str = "vos-torch-setup") -> T:
@@ -66,6 +68,7 @@ class Service:
         self.manager: Optional[StreamManager] = None
         self.server = None
         self.endpoints: Optional[Endpoints] = None
+        self.console: Optional[ConsoleServer] = None
 
     async def start(self) -> Endpoints:
         s = self.settings
@@ -91,17 +94,28 @@ class Service:
         metrics_port = self.metrics.serve(s.server.metrics_port, s.server.metrics_host, metrics_ssl_context(s.server))
         self.server, port = build_server(self.manager, s, self.metrics)
         await start_server(self.server)
-        self.endpoints = Endpoints(port, metrics_port, redis_url)
+        console_port = None
+        if s.console.enabled:  # same process and event loop; it talks to the runtime, never to tensors
+            self.console = ConsoleServer(self.manager, s, self.metrics)
+            console_port = await self.console.start()
+        self.endpoints = Endpoints(port, metrics_port, redis_url, console_port)
         return self.endpoints
 
     async def run_until_signal(self) -> None:
         await serve_forever(self.server, self.manager, self.settings.server.drain_timeout_s)
+        await self._stop_console()
         self._stop_redis()
 
     async def stop(self) -> None:
         if self.server is not None:
             await graceful_stop(self.server, self.manager, self.settings.server.drain_timeout_s)
+        await self._stop_console()
         self._stop_redis()
+
+    async def _stop_console(self) -> None:
+        if self.console is not None:
+            await self.console.stop()
+            self.console = None
 
     def _stop_redis(self) -> None:
         self.metrics.stop_serving()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 _READY = re.compile(r"vos-service: gRPC on (\S+):(\d+), metrics on \S+, Redis (\S+);")
+_CONSOLE = re.compile(r"vos-service: console at (\S+)")
 
 
 class ServerProcess:
@@ -23,7 +24,7 @@ class ServerProcess:
 
     def __init__(self, env: Optional[dict[str, str]] = None, startup_timeout_s: float = 180.0,
                  cwd: Optional[Path] = None) -> None:
-        self.env = {**os.environ, **(env or {})}
+        self.env = {**os.environ, "VOS_CONSOLE__PORT": "0", **(env or {})}  # never a fixed port in tests
         self.cwd = cwd  # `python -m` imports vos_service from here first (another checkout, for comparisons)
         self.startup_timeout_s = startup_timeout_s
         self.proc: Optional[subprocess.Popen] = None
@@ -40,6 +41,8 @@ class ServerProcess:
             m = _READY.search(self.log())
             if m:
                 self.target, self.redis_url = f"127.0.0.1:{m.group(2)}", m.group(3)
+                c = _CONSOLE.search(self.log())
+                self.console_url = c.group(1) if c else None
                 return self
             if self.proc.poll() is not None:
                 break

@@ -25,7 +25,7 @@ def test_default_service_tracks_heldout_objects_like_the_engine():
     prompts = [(oid, Prompt.from_points([center_click(clip.masks[0] == oid)], [1])) for oid in clip.object_ids]
 
     async def scenario():
-        svc = Service(Settings().with_overrides({"server.port": 0, "server.metrics_port": 0,
+        svc = Service(Settings().with_overrides({"server.port": 0, "server.metrics_port": 0, "console.port": 0,
                                                  "redis.enabled": False}))
         ep = await svc.start()  # builds the default model: the shipped nano
         client = VosClient(f"127.0.0.1:{ep.grpc_port}")

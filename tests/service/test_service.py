@@ -24,7 +24,7 @@ from vos_service.service import Service
 
 @contextlib.asynccontextmanager
 async def service(**overrides):
-    settings = Settings().with_overrides({"server.port": 0, "server.metrics_port": 0, **overrides})
+    settings = Settings().with_overrides({"server.port": 0, "server.metrics_port": 0, "console.port": 0, **overrides})
     svc = Service(settings, model=model())
     ep = await svc.start()
     client = VosClient(f"127.0.0.1:{ep.grpc_port}")

@@ -247,4 +247,5 @@ class FrameStream:
 
     def _reject(self, index: int, text: str, reason: DropReason = DropReason.INVALID) -> None:
         self.metrics.frames_dropped.labels(reason.value).inc()
-        self.events.put_nowait(_Rejected(index, reason, f"{reason.value}: {text}"))
+        self.session.last_drop = f"{reason.value}: {text}"
+        self.events.put_nowait(_Rejected(index, reason, self.session.last_drop))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Optional, Protocol
+from typing import Any, Callable, Optional, Protocol
+
+import numpy as np
 
 from ..config import Settings
 from ..engine.encoder import ImageEncoder
@@ -31,6 +33,12 @@ class Publisher(Protocol):
     def close(self, timeout: float = 1.0) -> None: ...
 
 
+# An observer of every result a stream emits, e.g. the console. Called on the worker thread with
+# the frame's pixels when it was just segmented (None for a revision): it must only hand the
+# work over (a queue, an executor), never block the worker.
+FrameTap = Callable[[StreamSession, FrameOutput, Optional[np.ndarray]], None]
+
+
 class NullPublisher:
     def masklets(self, output: FrameOutput) -> None:
         pass
@@ -54,7 +62,8 @@ class StreamManager:
         self.publisher = publisher or NullPublisher()
         self.encoder = ImageEncoder(model, timer=metrics.stage)  # shared: frames batch across streams
         self._sessions: dict[str, StreamSession] = {}
-        self._retired: list[StreamSession] = []  # closed, their trackers not freed yet (worker does it)
+        self._retired: list[StreamSession] = []
+        self._taps: list[FrameTap] = []  # closed, their trackers not freed yet (worker does it)
         self._lock = threading.Lock()
         self.accepting = True
         sched = settings.scheduler
@@ -166,12 +175,20 @@ class StreamManager:
 
     # ---- output ---------------------------------------------------------------
 
-    def emit(self, session: StreamSession, output: FrameOutput) -> None:
-        """Worker thread: the result goes to the stream's call and to Redis (unless it closed)."""
-        output.rles  # RLE-encode here, once for gRPC and Redis, never on the event loop
+    def add_tap(self, tap: FrameTap) -> None:
+        self._taps.append(tap)
+
+    def emit(self, session: StreamSession, output: FrameOutput, rgb: Optional[np.ndarray] = None) -> None:
+        """Worker thread: the result goes to the stream's call, to Redis and to the taps (unless it closed)."""
+        output.rles  # RLE-encode here, once for gRPC, Redis and the console, never on the event loop
         with self.metrics.stage("publish"):
             if not session.deliver(output, lambda: self.publisher.masklets(output)):
                 return
+        for tap in self._taps:
+            try:
+                tap(session, output, rgb)
+            except Exception:  # an observer's fault never costs a stream its results
+                log.exception("frame tap failed")
         if not output.revised and output.received_at:
             self.metrics.frame_latency.observe(time.monotonic() - output.received_at)
         if self.metrics.stream_frames is not None and not output.revised:

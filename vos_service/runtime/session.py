@@ -43,6 +43,7 @@ class StreamSession:
         self._fps = 0.0
         self._last_done: Optional[float] = None
         self.state = StreamState.OPEN
+        self.last_drop: Optional[str] = None  # the latest drop reason, for operators (console)
         self._max_objects = tracker.config.max_objects
         self.initial_prompts_pending = bool(spec.initial_prompts)
 
@@ -89,6 +90,8 @@ class StreamSession:
                 return False
             self.sink(event)
             publish()
+        if isinstance(event, DropNotice):
+            self.last_drop = event.text
         return True
 
     # ---- producer side (api) -----------------------------------------------

@@ -79,7 +79,7 @@ class Worker(threading.Thread):
             if session.initial_prompts_pending and prompts:
                 session.initial_prompts_pending = False
             self.m.emit(session, session.output(result.frame_index, result, revised=False,
-                                                received_at=task.received_at))
+                                                received_at=task.received_at), rgb=task.rgb)
             metrics.frames_processed.inc()
 
     @staticmethod
