@@ -8,6 +8,11 @@
 # served from this machine kind's local package cache (~60 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Debian's Chromium for the console's browser tests (Playwright drives it through
+# executable_path; a browser download is impossible here and never attempted).
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 PIP=(.venv/bin/pip install -q --disable-pip-version-check)

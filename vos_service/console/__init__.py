@@ -1,0 +1,1 @@
+"""The operator console: a web page the service serves itself (README: Console)."""
