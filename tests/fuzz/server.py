@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-_READY = re.compile(r"vos-service: gRPC on (\S+):(\d+), metrics on \S+, Redis (\S+);")
+_READY = re.compile(r"vos-service: gRPC on (\S+):(\d+), metrics on (\S+), Redis (\S+);")
 _CONSOLE = re.compile(r"vos-service: console at (\S+)")
 
 
@@ -23,7 +23,8 @@ class ServerProcess:
     """Start with `with ServerProcess(env={...}) as srv:`; srv.target, srv.redis_url, srv.rss_mib()."""
 
     def __init__(self, env: Optional[dict[str, str]] = None, startup_timeout_s: float = 180.0,
-                 cwd: Optional[Path] = None) -> None:
+                 cwd: Optional[Path] = None, args: tuple[str, ...] = ("--metrics-port", "-1")) -> None:
+        self.args = args  # more `serve` flags
         self.env = {**os.environ, "VOS_CONSOLE__PORT": "0", **(env or {})}  # never a fixed port in tests
         self.cwd = cwd  # `python -m` imports vos_service from here first (another checkout, for comparisons)
         self.startup_timeout_s = startup_timeout_s
@@ -33,14 +34,15 @@ class ServerProcess:
         self._log = tempfile.NamedTemporaryFile(prefix="vos-fuzz-", suffix=".log", delete=False)
 
     def __enter__(self) -> "ServerProcess":
-        cmd = [sys.executable, "-m", "vos_service.cli", "serve", "--port", "0", "--metrics-port", "-1"]
+        cmd = [sys.executable, "-m", "vos_service.cli", "serve", "--port", "0", *self.args]
         self.proc = subprocess.Popen(cmd, env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
             m = _READY.search(self.log())
             if m:
-                self.target, self.redis_url = f"127.0.0.1:{m.group(2)}", m.group(3)
+                self.target, self.redis_url = f"127.0.0.1:{m.group(2)}", m.group(4)
+                self.metrics_port = None if m.group(3) == "off" else int(m.group(3))
                 c = _CONSOLE.search(self.log())
                 self.console_url = c.group(1) if c else None
                 return self
