@@ -39,9 +39,11 @@ class Scheduler:
         deadline = time.monotonic() + idle_timeout
         while not self._ready():
             left = deadline - time.monotonic()
-            if left <= 0:
+            if left <= 0 or self._controls_waiting():  # a control must not wait for frames
                 return []
-            self.wait(min(left, 0.05))
+            with self._wake:  # re-checked under the lock notify() takes: a wake-up is never lost
+                if not self._ready() and not self._controls_waiting():
+                    self._wake.wait(min(left, 0.05))
         if self.max_wait_s > 0 and len(self._ready()) < min(self.max_batch, len(self._sessions())):
             fill_deadline = time.monotonic() + self.max_wait_s
             while len(self._ready()) < self.max_batch and time.monotonic() < fill_deadline:
@@ -57,6 +59,9 @@ class Scheduler:
             if task is not None:
                 batch.append((s, task))
         return batch
+
+    def _controls_waiting(self) -> bool:
+        return any(s.has_control() for s in self._sessions())
 
     def _ready(self) -> list[StreamSession]:
         return [s for s in self._sessions() if s.has_frame() and not s.closed]

@@ -132,6 +132,9 @@ class StreamSession:
     def has_frame(self) -> bool:
         return bool(self._frames)
 
+    def has_control(self) -> bool:
+        return bool(self._control)
+
     @property
     def queue_depth(self) -> int:
         return len(self._frames)
