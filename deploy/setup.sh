@@ -8,10 +8,14 @@
 # served from this machine kind's local package cache (~60 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Debian's Chromium for the console's browser tests (Playwright drives it through
-# executable_path; a browser download is impossible here and never attempted).
-if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+# Debian packages the tests run for real: Chromium for the console's browser tests (Playwright
+# drives it through executable_path; a browser download is impossible here and never
+# attempted) and HAProxy for the fleet's routing tests.
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null  # chromium, haproxy
 fi
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv

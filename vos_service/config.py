@@ -129,6 +129,8 @@ class ServerSettings(_Section):
                                    description="gRPC message limit: a 4K JPEG fits with room")
     drain_timeout_s: float = Field(5.0, ge=0, le=600, description="graceful shutdown: finish in-flight frames this long")
     per_stream_metrics: bool = Field(False, description="label metrics with stream ids (unbounded cardinality)")
+    replica_id: Optional[str] = Field(None, min_length=1, max_length=128,
+                                      description="this replica's name in a fleet (default: host name and pid)")
     tls_cert: Optional[str] = Field(None, description="PEM server certificate (chain): gRPC over TLS")
     tls_key: Optional[str] = Field(None, description="PEM private key of tls_cert")
     tls_client_ca: Optional[str] = Field(None, description="PEM CA bundle: require client certificates it signed")

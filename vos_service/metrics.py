@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import ssl
 import time
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -74,12 +74,12 @@ class Metrics:
         finally:
             self.stage_seconds.labels(name).observe(time.perf_counter() - t0)
 
-    def serve(self, port: int, host: str = "127.0.0.1", ssl_context: Optional[ssl.SSLContext] = None
-              ) -> Optional[int]:
-        """Expose GET /metrics over HTTP(S); returns the bound port (port 0 picks one), None if off."""
+    def serve(self, port: int, host: str = "127.0.0.1", ssl_context: Optional[ssl.SSLContext] = None,
+              healthy: Callable[[], bool] = lambda: True) -> Optional[int]:
+        """Expose GET /metrics (and /healthz) over HTTP(S); returns the bound port (0 picks one), None if off."""
         if port < 0:
             return None
-        self._http = serve_metrics(self.registry, host, port, ssl_context)
+        self._http = serve_metrics(self.registry, host, port, ssl_context, healthy)
         return self._http.server_address[1]
 
     def stop_serving(self) -> None:

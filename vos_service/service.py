@@ -91,7 +91,8 @@ class Service:
                                               metrics=self.metrics, key_ttl_s=s.redis.key_ttl_s)
         self.manager = StreamManager(self.model, s, self.metrics, publisher)
         self.manager.start()
-        metrics_port = self.metrics.serve(s.server.metrics_port, s.server.metrics_host, metrics_ssl_context(s.server))
+        metrics_port = self.metrics.serve(s.server.metrics_port, s.server.metrics_host, metrics_ssl_context(s.server),
+                                          healthy=lambda: self.manager is not None and self.manager.accepting)
         self.server, port = build_server(self.manager, s, self.metrics)
         await start_server(self.server)
         console_port = None

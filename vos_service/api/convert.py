@@ -161,8 +161,8 @@ def closed_to_proto(reason: CloseReason, text: str) -> pb.StreamResponse:
     return pb.StreamResponse(closed=pb.StreamClosed(reason=text, code=CLOSE_CODES[reason]))
 
 
-def stream_info_to_proto(info: StreamInfo) -> pb.StreamInfo:
-    msg = pb.StreamInfo(stream_id=info.stream_id, mode=MODE_TO_PROTO[info.mode], width=info.width,
+def stream_info_to_proto(info: StreamInfo, replica: str = "") -> pb.StreamInfo:
+    msg = pb.StreamInfo(stream_id=info.stream_id, replica=replica, mode=MODE_TO_PROTO[info.mode], width=info.width,
                         height=info.height, objects=list(info.objects), fps=info.fps,
                         queue_depth=info.queue_depth, received=info.received, processed=info.processed,
                         dropped=info.dropped)

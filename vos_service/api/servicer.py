@@ -25,6 +25,7 @@ from ..runtime.manager import StreamManager
 from ..runtime.session import StreamSession
 from . import convert, errors
 from .auth import Authenticator, Identity, Permission, PermissionDeniedError
+from .routing import REPLICA_KEY, check_routing, replica_name
 from .gen.vos.v1 import vos_pb2 as pb
 from .gen.vos.v1 import vos_pb2_grpc as pb_grpc
 from .stream_call import FrameStream
@@ -54,6 +55,7 @@ class VosServicer(pb_grpc.VosServiceServicer):
         # from a second camera using the same id.
         self._owners: dict[str, tuple[StreamSession, grpc.aio.ServicerContext]] = {}
         self.auth = Authenticator.from_settings(settings.auth)
+        self.replica = replica_name(settings.server.replica_id)
 
     @property
     def accepting(self) -> bool:
@@ -66,6 +68,7 @@ class VosServicer(pb_grpc.VosServiceServicer):
 
     async def StreamFrames(self, request_iterator: AsyncIterator[pb.StreamRequest],
                            context: grpc.aio.ServicerContext) -> AsyncIterator[pb.StreamResponse]:
+        await self._name_replica(context)
         requests = request_iterator.__aiter__()
         try:
             first = await requests.__anext__()
@@ -77,6 +80,7 @@ class VosServicer(pb_grpc.VosServiceServicer):
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
         try:
+            check_routing(context.invocation_metadata(), first.open.stream_id)
             identity = self._identity(context, Permission.STREAM, first.open.stream_id)
             if not self.accepting:
                 raise rt.ShuttingDownError("the service is shutting down")
@@ -131,9 +135,10 @@ class VosServicer(pb_grpc.VosServiceServicer):
     # ---- unary -------------------------------------------------------------------------
 
     async def AddPrompt(self, request: pb.AddPromptRequest, context) -> pb.AddPromptResponse:
+        await self._name_replica(context)
         try:
             self._identity(context, Permission.PROMPT)
-            session = self._session(request.stream_id)
+            session = self._session(request.stream_id, context)
             h, w = session.spec.height, session.spec.width
             # Fail fast, before the queue; a mask is decoded on the pool, never on the loop.
             prompt = await asyncio.get_running_loop().run_in_executor(
@@ -144,34 +149,39 @@ class VosServicer(pb_grpc.VosServiceServicer):
         return pb.AddPromptResponse(results=[convert.output_to_proto(o) for o in outputs])
 
     async def RemoveObject(self, request: pb.RemoveObjectRequest, context) -> pb.RemoveObjectResponse:
+        await self._name_replica(context)
         try:
             self._identity(context, Permission.PROMPT)
-            session = self._session(request.stream_id)
+            session = self._session(request.stream_id, context)
             await self._control(session, rt.RemoveControl(request.obj_id))
         except Exception as e:  # noqa: BLE001
             await self._fail(context, e)
         return pb.RemoveObjectResponse()
 
     async def ListStreams(self, request: pb.ListStreamsRequest, context) -> pb.ListStreamsResponse:
+        await self._name_replica(context)
         try:
             self._identity(context, Permission.READ)
         except Exception as e:  # noqa: BLE001
             await self._fail(context, e)
-        return pb.ListStreamsResponse(streams=[convert.stream_info_to_proto(i) for i in self.manager.list()])
+        return pb.ListStreamsResponse(streams=[convert.stream_info_to_proto(i, self.replica)
+                                               for i in self.manager.list()])
 
     async def GetStream(self, request: pb.GetStreamRequest, context) -> pb.StreamInfo:
+        await self._name_replica(context)
         try:
             identity = self._identity(context)
-            session = self._session(request.stream_id)
+            session = self._session(request.stream_id, context)
             self._owner_or(identity, session, Permission.READ)  # a camera may look at its own stream
-            return convert.stream_info_to_proto(session.info())
+            return convert.stream_info_to_proto(session.info(), self.replica)
         except Exception as e:  # noqa: BLE001
             await self._fail(context, e)
 
     async def CloseStream(self, request: pb.CloseStreamRequest, context) -> pb.CloseStreamResponse:
+        await self._name_replica(context)
         try:
             identity = self._identity(context)
-            session = self._session(request.stream_id)
+            session = self._session(request.stream_id, context)
             self._owner_or(identity, session, Permission.CLOSE)  # a camera may close its own stream
             self.manager.close(session, rt.CloseReason.CLOSED_BY_REQUEST)
         except Exception as e:  # noqa: BLE001
@@ -199,8 +209,14 @@ class VosServicer(pb_grpc.VosServiceServicer):
                 raise PermissionDeniedError(f"stream {session.stream_id!r} belongs to another camera") from None
             raise
 
-    def _session(self, stream_id: str) -> StreamSession:
+    def _session(self, stream_id: str, context: Optional[grpc.aio.ServicerContext] = None) -> StreamSession:
+        if context is not None:
+            check_routing(context.invocation_metadata(), stream_id)
         return self.manager.get(convert.check_stream_id(stream_id))
+
+    async def _name_replica(self, context: grpc.aio.ServicerContext) -> None:
+        """Every response names the replica that answered (a fleet's operators and tests read it)."""
+        await context.send_initial_metadata(((REPLICA_KEY, self.replica),))
 
     async def _control(self, session: StreamSession, msg: rt.Control) -> Any:
         """Queue a control message on the stream and await the worker's outcome."""

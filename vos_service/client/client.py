@@ -22,6 +22,7 @@ import grpc
 import numpy as np
 
 from ..api import convert
+from ..api.routing import routing
 from ..api.gen.vos.v1 import vos_pb2 as pb
 from ..api.gen.vos.v1 import vos_pb2_grpc as pb_grpc
 from ..engine.types import Prompt
@@ -35,6 +36,7 @@ FrameLike = Union[ClientFrame, tuple]  # ClientFrame, (index, data) or (index, d
 PromptLike = Union[tuple[int, Prompt], tuple[int, Prompt, bool], pb.Prompt]
 
 DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # as the server's default: a 4K frame fits
+
 
 
 def encode_frame(rgb: np.ndarray, fmt: FrameFormat, jpeg_quality: int = 90) -> bytes:
@@ -116,6 +118,11 @@ class StreamCall:
         while (event := await self.read()) is not None:
             yield event
 
+    async def replica(self) -> Optional[str]:
+        """The replica that answered (its `x-vos-replica` response metadata)."""
+        md = await self._call.initial_metadata()
+        return dict(md or ()).get("x-vos-replica")
+
     def cancel(self) -> bool:
         """Drop the call (the server closes and frees the stream)."""
         return self._call.cancel()
@@ -153,7 +160,7 @@ class VosClient:
                           initial_prompts: Sequence[PromptLike] = ()) -> StreamCall:
         """Start a StreamFrames call and send its open message; read `Opened` (or the error) next."""
         fmt = FrameFormat(format)
-        call = self.stub.StreamFrames()
+        call = self.stub.StreamFrames(metadata=routing(stream_id))
         opening = pb.StreamOpen(stream_id=stream_id, width=width, height=height, format=format_to_proto(fmt),
                                 mode=mode_to_proto(mode), initial_prompts=[_prompt_proto(p) for p in initial_prompts])
         await call.write(pb.StreamRequest(open=opening))
@@ -213,21 +220,23 @@ class VosClient:
             else:
                 prompt = Prompt(box=box, mask=mask)
         req = convert.add_prompt_request(stream_id, obj_id, prompt, frame_index, clear_previous)
-        resp = await self.stub.AddPrompt(req)
+        resp = await self.stub.AddPrompt(req, metadata=routing(stream_id))
         return [result_from_proto(r) for r in resp.results]
 
     async def remove_object(self, stream_id: str, obj_id: int) -> None:
-        await self.stub.RemoveObject(pb.RemoveObjectRequest(stream_id=stream_id, obj_id=obj_id))
+        await self.stub.RemoveObject(pb.RemoveObjectRequest(stream_id=stream_id, obj_id=obj_id),
+                                     metadata=routing(stream_id))
 
     async def list_streams(self) -> list[StreamInfo]:
         resp = await self.stub.ListStreams(pb.ListStreamsRequest())
         return [info_from_proto(i) for i in resp.streams]
 
     async def get_stream(self, stream_id: str) -> StreamInfo:
-        return info_from_proto(await self.stub.GetStream(pb.GetStreamRequest(stream_id=stream_id)))
+        return info_from_proto(await self.stub.GetStream(pb.GetStreamRequest(stream_id=stream_id),
+                                                         metadata=routing(stream_id)))
 
     async def close_stream(self, stream_id: str) -> None:
-        await self.stub.CloseStream(pb.CloseStreamRequest(stream_id=stream_id))
+        await self.stub.CloseStream(pb.CloseStreamRequest(stream_id=stream_id), metadata=routing(stream_id))
 
     async def wait_ready(self, timeout: float = 10.0) -> None:
         """Wait until the channel connects (raises asyncio.TimeoutError)."""

@@ -107,7 +107,7 @@ def event_from_proto(msg: pb.StreamResponse) -> StreamEvent:
 def info_from_proto(i: pb.StreamInfo) -> StreamInfo:
     return StreamInfo(i.stream_id, MODES[i.mode], i.width, i.height, tuple(i.objects), i.fps, i.queue_depth,
                       i.received, i.processed, i.dropped,
-                      i.last_frame_index if i.HasField("last_frame_index") else None)
+                      i.last_frame_index if i.HasField("last_frame_index") else None, i.replica)
 
 
 def format_to_proto(fmt: Union[FrameFormat, str]) -> int:

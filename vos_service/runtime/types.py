@@ -174,3 +174,4 @@ class StreamInfo:
     processed: int
     dropped: int
     last_frame_index: Optional[int]
+    replica: str = ""  # the replica that holds the stream (set by the api; client side)

@@ -274,7 +274,7 @@ class GetStreamRequest(_message.Message):
     def __init__(self, stream_id: _Optional[str] = ...) -> None: ...
 
 class StreamInfo(_message.Message):
-    __slots__ = ("stream_id", "mode", "width", "height", "objects", "fps", "queue_depth", "received", "processed", "dropped", "last_frame_index")
+    __slots__ = ("stream_id", "mode", "width", "height", "objects", "fps", "queue_depth", "received", "processed", "dropped", "last_frame_index", "replica")
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -286,6 +286,7 @@ class StreamInfo(_message.Message):
     PROCESSED_FIELD_NUMBER: _ClassVar[int]
     DROPPED_FIELD_NUMBER: _ClassVar[int]
     LAST_FRAME_INDEX_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_FIELD_NUMBER: _ClassVar[int]
     stream_id: str
     mode: StreamMode
     width: int
@@ -297,7 +298,8 @@ class StreamInfo(_message.Message):
     processed: int
     dropped: int
     last_frame_index: int
-    def __init__(self, stream_id: _Optional[str] = ..., mode: _Optional[_Union[StreamMode, str]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., objects: _Optional[_Iterable[int]] = ..., fps: _Optional[float] = ..., queue_depth: _Optional[int] = ..., received: _Optional[int] = ..., processed: _Optional[int] = ..., dropped: _Optional[int] = ..., last_frame_index: _Optional[int] = ...) -> None: ...
+    replica: str
+    def __init__(self, stream_id: _Optional[str] = ..., mode: _Optional[_Union[StreamMode, str]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., objects: _Optional[_Iterable[int]] = ..., fps: _Optional[float] = ..., queue_depth: _Optional[int] = ..., received: _Optional[int] = ..., processed: _Optional[int] = ..., dropped: _Optional[int] = ..., last_frame_index: _Optional[int] = ..., replica: _Optional[str] = ...) -> None: ...
 
 class CloseStreamRequest(_message.Message):
     __slots__ = ("stream_id",)

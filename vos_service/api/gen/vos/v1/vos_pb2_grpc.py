@@ -122,7 +122,9 @@ class VosServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListStreams(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The streams of the replica that answers (behind a proxy: of one replica; the fleet-wide
+        view is Redis' vos:events).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
