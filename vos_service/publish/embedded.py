@@ -214,8 +214,10 @@ class EmbeddedRedis:
         # Output to a file, not a pipe: a pipe nobody reads could fill up and stall the server.
         with open(self._workdir() / "redis.out", "ab") as out:
             try:
+                # Its own session: a Ctrl-C on the service's terminal must not reach Redis (the
+                # supervisor would restart it mid-shutdown); the service stops it itself.
                 proc = subprocess.Popen([self.executable, str(conf)], stdin=subprocess.DEVNULL, stdout=out,
-                                        stderr=subprocess.STDOUT, pass_fds=(self._lock_fd,))
+                                        stderr=subprocess.STDOUT, pass_fds=(self._lock_fd,), start_new_session=True)
             except OSError as exc:
                 raise RedisLaunchError(f"cannot run {self.executable}: {exc}") from exc
         self._proc, self._started_at = proc, time.monotonic()
