@@ -32,9 +32,6 @@ from .stream_call import FrameStream
 
 log = logging.getLogger(__name__)
 
-# How often an awaited control message checks whether its stream went away meanwhile
-# (a control queued on a stream that closes first is never applied nor failed).
-_CONTROL_POLL_S = 0.5
 # How long a re-open of a stream id still held by another call waits for that call's clean-up.
 _REOPEN_GRACE_S = 1.0
 
@@ -225,11 +222,9 @@ class VosServicer(pb_grpc.VosServiceServicer):
         # Mark a late outcome as seen, so an abandoned waiter logs no "never retrieved" error.
         waiter.add_done_callback(lambda f: f.cancelled() or f.exception())
         # asyncio.wait never cancels what it waits on: a cancelled RPC leaves the control to be
-        # applied anyway (it may already be), rather than cancelling the worker's Future.
-        while not fut.done():
-            await asyncio.wait({waiter}, timeout=_CONTROL_POLL_S)
-            if not fut.done() and session.closed:  # closed first: the message will never be applied
-                self._stream_gone(session)
+        # applied anyway (it may already be), rather than cancelling the worker's Future. No
+        # polling: a stream that closes first fails its pending controls (StreamManager.close).
+        await asyncio.wait({waiter})
         try:
             return await waiter
         except errors.CLIENT_ERRORS:
