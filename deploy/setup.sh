@@ -10,12 +10,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # Debian packages the tests run for real: Chromium for the console's browser tests (Playwright
 # drives it through executable_path; a browser download is impossible here and never
-# attempted) and HAProxy for the fleet's routing tests.
+# attempted), HAProxy for the fleet's routing tests, and Prometheus for promtool (tests/deploy
+# validates the shipped Prometheus config, rules and alert tests; the daemon is never started).
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null  # chromium, haproxy
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv

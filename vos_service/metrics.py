@@ -44,6 +44,10 @@ class Metrics:
         self.publish_dropped = Counter("vos_publish_dropped_total", "Messages dropped (publish buffer full)",
                                        registry=r)
         self.published = Counter("vos_published_total", "Messages published to Redis", registry=r)
+        # Set from the publisher's own state at scrape time (RedisStreamsPublisher): what the
+        # fleet's "Redis down" alert reads, without a separate Redis exporter.
+        self.redis_connected = Gauge("vos_redis_connected", "1 if the last Redis send went through", registry=r)
+        self.publish_buffered = Gauge("vos_publish_buffered", "Messages waiting for Redis", registry=r)
         self.active_streams = Gauge("vos_active_streams", "Open streams", registry=r)
         self.tracked_objects = Gauge("vos_tracked_objects", "Objects tracked over all streams", registry=r)
         self.queue_depth = Gauge("vos_queue_depth", "Frames waiting over all streams", registry=r)

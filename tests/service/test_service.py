@@ -117,9 +117,12 @@ def test_redis_outage_never_stalls_segmentation_and_buffered_results_arrive_in_o
                        if isinstance(e, Result)]
             assert len(results) == 10  # every frame segmented while Redis was down
             assert svc.manager.publisher.redis.stats().buffered >= 10
+            gauge = lambda name: svc.metrics.registry.get_sample_value(name)  # noqa: E731 (what /metrics shows)
+            assert gauge("vos_redis_connected") == 0 and gauge("vos_publish_buffered") >= 10  # alerts read these
             svc.redis.start()  # back on the same port
             r = redis.Redis.from_url(url)
             await wait_for(lambda: len(redis_masklets(r, "cam")) == 10, timeout=60)
+            assert gauge("vos_redis_connected") == 1 and gauge("vos_publish_buffered") == 0
             assert [m.frame_index for m in redis_masklets(r, "cam")] == list(range(10))
             assert svc.manager.publisher.redis.stats().dropped == 0
             assert time.monotonic() - t0 < 120

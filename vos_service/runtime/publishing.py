@@ -31,6 +31,8 @@ class RedisStreamsPublisher:
             on_published=lambda n: metrics.published.inc(n),
             on_dropped=lambda n: metrics.publish_dropped.inc(n),
             on_failure=lambda: metrics.publish_failures.inc())
+        metrics.redis_connected.set_function(lambda: float(self.redis.stats().connected))
+        metrics.publish_buffered.set_function(lambda: float(self.redis.stats().buffered))
 
     def masklets(self, output: FrameOutput) -> None:
         self.redis.publish(masklet_message(output))
