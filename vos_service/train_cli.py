@@ -17,7 +17,7 @@ from vos_service.train.config import TrainConfig
 
 _TUNABLE = ("steps", "image_steps", "image_clips_per_step", "clips_per_step", "frames_per_clip", "max_objects",
             "correction_points", "seed", "lr", "warmup_steps", "focal_alpha", "checkpoint_every", "log_every",
-            "threads")
+            "threads", "val_every", "val_clips")
 
 
 def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -33,6 +33,9 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
                          default=None, help=f"default {getattr(defaults, name)} (a resumed run keeps its own, "
                                             "except --steps, which extends or shortens it)")
     run.add_argument("--arch", default=None, help=f"architecture (default {defaults.arch})")
+    run.add_argument("--init-from", default=None, metavar="WEIGHTS",
+                     help="fine-tune: a fresh run starts from these weights (e.g. the shipped "
+                          "vos_service/weights/nano.pt) instead of a random init")
     run.add_argument("--until", type=int, default=None, help="stop at this step (the schedule still spans --steps)")
     run.add_argument("--workers", type=int, default=1, help="data generation processes (0 = in the trainer)")
     run.add_argument("--no-progress", action="store_true")
@@ -56,7 +59,7 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
 def _run(args: argparse.Namespace) -> int:
     from vos_service.train.trainer import CHECKPOINT, Trainer
 
-    given = {k: getattr(args, k) for k in _TUNABLE + ("arch",) if getattr(args, k) is not None}
+    given = {k: getattr(args, k) for k in _TUNABLE + ("arch", "init_from") if getattr(args, k) is not None}
     resuming = (args.run_dir / CHECKPOINT).is_file()
     if resuming and set(given) - {"steps"}:
         raise SystemExit(f"error: {args.run_dir} holds a run; only --steps may change on resume "

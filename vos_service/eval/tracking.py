@@ -137,9 +137,11 @@ class HeldOutProtocol:
     num_frames: int = 24       # 4x the training clip length: memory must carry beyond what training saw
     size: tuple[int, int] = (256, 256)
     num_objects: int = 2
+    first_seed: int = 1_000_000  # synth.TEST_SEED_START; the trainer's monitor uses VAL_SEED_START
 
     def clip_list(self, count: int | None = None) -> list[Clip]:
-        from vos_service.synth import generate_clip, heldout_seeds
+        from vos_service.synth import generate_clip
 
+        n = self.clips if count is None else count
         return [generate_clip(s, num_frames=self.num_frames, size=self.size, num_objects=self.num_objects)
-                for s in heldout_seeds(self.clips if count is None else count)]
+                for s in range(self.first_seed, self.first_seed + n)]

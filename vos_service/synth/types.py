@@ -27,6 +27,9 @@ __all__ = [
 # be trained on. Training draws seeds below it (train_seeds). Real-frame patches are split
 # too: test clips cut them from other frames of the videos than training clips do.
 TEST_SEED_START = 1_000_000
+# Training monitors itself on seeds [VAL_SEED_START, TEST_SEED_START) and draws its clips
+# below VAL_SEED_START, so neither the monitor nor the data ever touches the test set.
+VAL_SEED_START = 900_000
 
 # Real clips beside the checkout (../shared/data/videos); absent on a bare install.
 DEFAULT_VIDEOS_DIR = Path(vos_service.__file__).resolve().parents[2] / "shared" / "data" / "videos"

@@ -18,6 +18,9 @@ class TrainConfig:
     image_steps: int = 0
     image_clips_per_step: int = 8
     seed: int = 0                    # data order and SAM2Train's prompt sampling
+    # Fine-tuning: a fresh run starts from these weights (an engine weights file such as the
+    # shipped vos_service/weights/nano.pt) instead of a random init; "" = from scratch.
+    init_from: str = ""
     lr: float = 1e-3                 # peak AdamW learning rate (from scratch, not fine-tuning)
     min_lr_ratio: float = 0.05       # cosine decays to lr * min_lr_ratio at `steps`
     warmup_steps: int = 300
@@ -41,6 +44,10 @@ class TrainConfig:
     # Bookkeeping
     log_every: int = 20
     checkpoint_every: int = 100
+    # Monitor: every val_every steps, one-click J&F on val_clips clips of the validation seed
+    # range (synth.VAL_SEED_START..), never the held-out test set; 0 = off.
+    val_every: int = 0
+    val_clips: int = 4
     threads: int = 0                 # torch intra-op threads; 0 = torch's default
 
     def __post_init__(self) -> None:
@@ -50,8 +57,8 @@ class TrainConfig:
         for name in ("steps", "clips_per_step", "frames_per_clip", "max_objects", "image_clips_per_step"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.image_steps < 0 or self.warmup_steps < 0 or self.lr <= 0:
-            raise ValueError("image_steps and warmup_steps must be >= 0 and lr > 0")
+        if self.image_steps < 0 or self.warmup_steps < 0 or self.lr <= 0 or self.val_every < 0:
+            raise ValueError("image_steps, warmup_steps and val_every must be >= 0 and lr > 0")
 
     def batch_shape(self, step: int) -> tuple[int, int]:
         """(clips, frames per clip) of step ``step``."""

@@ -2,8 +2,8 @@
 
 Step ``s`` of a run always sees the same clips (seeds are a function of the run's
 seed and the step), so a resumed run continues the exact data order. Seeds stay
-in the training range: the held-out test set (seeds >= TEST_SEED_START) is never
-drawn.
+below VAL_SEED_START: neither the validation range the trainer monitors itself on
+nor the held-out test set (seeds >= TEST_SEED_START) is ever drawn.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import IterableDataset
 
 from vos_service.engine.frames import normalize
-from vos_service.synth import TEST_SEED_START, Clip, generate_clip
+from vos_service.synth import VAL_SEED_START, Clip, generate_clip
 from vos_service.train.config import TrainConfig
 
 # Odd multiplier: spreads consecutive runs' seeds apart without collisions inside a run.
@@ -36,7 +36,7 @@ def plan_step(run_seed: int, step: int, clips_per_step: int, max_objects: int) -
         raise ValueError(f"clips_per_step must be in [1, {MAX_CLIPS_PER_STEP}], got {clips_per_step}")
     plans = []
     for b in range(clips_per_step):
-        seed = (run_seed * _RUN_STRIDE + step * MAX_CLIPS_PER_STEP + b) % TEST_SEED_START
+        seed = (run_seed * _RUN_STRIDE + step * MAX_CLIPS_PER_STEP + b) % VAL_SEED_START
         n = 1 + int(np.random.default_rng([seed, 99]).integers(max_objects))
         plans.append(ClipPlan(seed=seed, num_objects=n))
     return plans

@@ -65,6 +65,10 @@ class Trainer:
         self.loss_fn = build_loss(cfg)
         self.opt = torch.optim.AdamW(_param_groups(self.model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.999))
         self.step, self.elapsed_s = 0, 0.0
+        if ck is None and cfg.init_from:
+            from vos_service.engine.model import load_checkpoint_into
+
+            load_checkpoint_into(self.model, Path(cfg.init_from))  # strict: same architecture or an error
         if ck is not None:
             self.model.load_state_dict(ck["model"])
             self.opt.load_state_dict(ck["optimizer"])
@@ -78,6 +82,21 @@ class Trainer:
                     "elapsed_s": self.elapsed_s, "config": self.cfg.to_dict()}, tmp)
         os.replace(tmp, path)  # a crash mid-save leaves the previous checkpoint intact
         return path
+
+    def validate(self) -> dict[str, float]:
+        """One-click J&F of the current weights on the validation seeds (never the test set)."""
+        from vos_service.engine.model import ModelSpec, build_model
+        from vos_service.eval.tracking import HeldOutProtocol, score_clips, track_one_click
+        from vos_service.synth import VAL_SEED_START
+
+        path = self.run_dir / "val.pt"
+        torch.save({"model": self.model.state_dict()}, path)
+        model = build_model(ModelSpec(self.cfg.arch, checkpoint=path))
+        clips = HeldOutProtocol(clips=self.cfg.val_clips, first_seed=VAL_SEED_START).clip_list()
+        report = score_clips(clips, lambda c: track_one_click(model, c))
+        path.unlink()
+        self.model.train()
+        return {"val_J&F": report.jf_mean, "val_J": report.j_mean, "val_J-Decay": report.j_decay}
 
     def train_step(self, batch) -> dict[str, float]:
         # Prompt simulation (clicks, boxes, which frames get corrections) draws from numpy
@@ -129,6 +148,9 @@ class Trainer:
                     bar.set_postfix(loss=f"{rec['core_loss']:.3f}", dice=f"{rec['loss_dice']:.3f}")
                     sums.clear()
                     n, t_log = 0, now
+                if cfg.val_every and self.step % cfg.val_every == 0:
+                    log.write(json.dumps({"step": self.step, **self.validate()}) + "\n")
+                    log.flush()
                 if self.step % cfg.checkpoint_every == 0 or self.step == end:
                     self.save()
                 if self.step >= end:
