@@ -111,3 +111,26 @@ def test_exported_weights_load_strictly_into_the_engine(straight_run, tmp_path):
     loaded = build_model(ModelSpec("nano", checkpoint=tmp_path / "w.pt"))
     for k, v in t.model.state_dict().items():
         assert torch.equal(loaded.sam.state_dict()[k], v), k
+
+
+def test_a_fine_tune_starts_from_the_given_weights_and_logs_validation_jf(straight_run, tmp_path):
+    run, _, _ = straight_run
+    start = tmp_path / "start.pt"
+    export_weights(run / CHECKPOINT, start)  # any engine weights file will do
+    cfg = TrainConfig(**{**TINY.to_dict(), "seed": 7, "init_from": str(start), "val_every": 2, "val_clips": 1})
+    t = Trainer(tmp_path / "ft", cfg)
+    given = torch.load(start, weights_only=True)["model"]
+    assert all(torch.equal(v, given[k]) for k, v in t.model.state_dict().items())
+    t.run(progress=False, workers=0)
+    val = [r for r in map(json.loads, (tmp_path / "ft" / LOG).read_text().splitlines()) if "val_J&F" in r]
+    assert [r["step"] for r in val] == [2] and 0.0 <= val[0]["val_J&F"] <= 1.0
+    assert not (tmp_path / "ft" / "val.pt").exists()
+
+
+def test_a_fine_tune_from_weights_of_another_architecture_fails_loudly(tmp_path):
+    from vos_service.engine.model import ModelConfigError
+
+    bad = tmp_path / "bad.pt"
+    torch.save({"model": {"not_a_parameter": torch.zeros(1)}}, bad)
+    with pytest.raises(ModelConfigError):
+        Trainer(tmp_path / "ft", TrainConfig(**{**TINY.to_dict(), "init_from": str(bad)}))
