@@ -58,6 +58,8 @@ class StreamSettings(_Section):
     max_prompted: int = Field(4, ge=1, le=64, description="prompted memories per object")
     prompted_policy: PromptedPolicy = Field(PromptedPolicy.FIRST_AND_RECENT,
                                             description="first_and_recent | recent")
+    resume_from_redis: bool = Field(False, description="a stream opened with no initial prompts continues from its "
+                                    "newest masklet in Redis (failover in a fleet: README, Deploy)")
     max_points: int = Field(64, ge=1, le=1024, description="clicks in one prompt (cost grows with their square)")
     max_mask_rle_bytes: int = Field(1 * MiB, ge=64, le=64 * MiB,
                                     description="length of a mask prompt's RLE counts string")

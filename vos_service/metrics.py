@@ -48,6 +48,8 @@ class Metrics:
         # fleet's "Redis down" alert reads, without a separate Redis exporter.
         self.redis_connected = Gauge("vos_redis_connected", "1 if the last Redis send went through", registry=r)
         self.publish_buffered = Gauge("vos_publish_buffered", "Messages waiting for Redis", registry=r)
+        self.streams_resumed = Counter("vos_streams_resumed_total",
+                                       "Streams re-opened with their objects seeded from Redis", registry=r)
         self.active_streams = Gauge("vos_active_streams", "Open streams", registry=r)
         self.tracked_objects = Gauge("vos_tracked_objects", "Objects tracked over all streams", registry=r)
         self.queue_depth = Gauge("vos_queue_depth", "Frames waiting over all streams", registry=r)

@@ -16,7 +16,7 @@ import numpy as np
 
 from .client.client import VosClient
 from .client_args import add_connection_arguments, credentials_from_args
-from .client.types import Closed, Dropped, Result
+from .client.types import Backoff, Closed, Dropped, Reconnecting, Result
 from .io.overlay import VideoWriter, draw_overlay
 from .io.video import iter_video_frames, probe_video
 from .engine.types import Prompt
@@ -34,6 +34,9 @@ def add_subparsers(subparsers) -> None:
     p.add_argument("--realtime", action="store_true", help="send at the source's native frame rate")
     p.add_argument("--max-frames", type=int, default=None)
     p.add_argument("--out", type=Path, default=None, help="write an overlay video of the results")
+    p.add_argument("--no-reconnect", action="store_true",
+                   help="end when the server goes away, instead of re-opening the stream with backoff "
+                        "(a fleet resumes it on another replica: README, Deploy)")
     add_prompt_arguments(p)
     p.set_defaults(func=run_stream)
 
@@ -76,7 +79,9 @@ def run_stream(args) -> int:
                 yield (idx, rgb, ts)
 
         async with VosClient(args.server, credentials=credentials_from_args(args)) as client:
-            async for ev in client.stream(args.stream_id, remember(), mode=mode, initial_prompts=prompts):
+            backoff = None if args.no_reconnect else Backoff()
+            async for ev in client.stream(args.stream_id, remember(), mode=mode, initial_prompts=prompts,
+                                          reconnect=backoff):
                 if isinstance(ev, Result) and not ev.revised:
                     received += 1
                     objs = ", ".join(f"obj {m.obj_id} {'visible' if m.visible else 'hidden'} box {m.box}"
@@ -90,6 +95,11 @@ def run_stream(args) -> int:
                     frames_by_index.pop(ev.frame_index, None)
                 elif isinstance(ev, Closed):
                     print(f"stream closed: {ev.reason}", file=sys.stderr)
+                elif isinstance(ev, Reconnecting):
+                    for idx in ev.unanswered:
+                        frames_by_index.pop(idx, None)
+                    print(f"server gone ({ev.reason}); reconnecting in {ev.delay_s:.2f} s (attempt {ev.attempt}), "
+                          f"{len(ev.unanswered)} frames in flight lost", file=sys.stderr)
         if writer is not None:
             writer.close()
         dt = time.monotonic() - t0

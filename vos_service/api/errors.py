@@ -13,7 +13,8 @@ import grpc
 from ..engine.errors import (FrameNotAvailableError, InvalidFrameError, InvalidPromptError, ModelConfigError,
                              UnknownObjectError)
 from ..io.decode import FrameDecodeError
-from ..runtime.types import LimitExceededError, ShuttingDownError, StreamExistsError, StreamNotFoundError
+from ..runtime.types import (LimitExceededError, ShuttingDownError, StreamExistsError, StreamNotFoundError,
+                             UnavailableError)
 from .auth import PermissionDeniedError, UnauthenticatedError
 
 
@@ -36,6 +37,7 @@ _CODES: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
     (LimitExceededError, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (StreamExistsError, grpc.StatusCode.ALREADY_EXISTS),
     (ShuttingDownError, grpc.StatusCode.UNAVAILABLE),
+    (UnavailableError, grpc.StatusCode.UNAVAILABLE),
 )
 
 # Errors a client can cause; the others are service faults (worth a log line with a traceback).

@@ -16,8 +16,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, AsyncIterator, NoReturn, Optional
 
 import grpc
+import redis
 
 from ..config import Settings
+from ..fleet.resume import resume_prompts
 from ..io.decode import FrameDecoder
 from ..metrics import Metrics
 from ..runtime import types as rt
@@ -90,6 +92,8 @@ class VosServicer(pb_grpc.VosServiceServicer):
             spec, fmt = await loop.run_in_executor(self.pool, convert.open_from_proto, first.open,
                                                    self.settings.streams)
             spec = dataclasses.replace(spec, owner=identity.name, max_objects=quota.max_objects)
+            if self.settings.streams.resume_from_redis and not spec.initial_prompts:
+                spec = await loop.run_in_executor(self.pool, self._resumed, spec)
             decoder = FrameDecoder(fmt, spec.width, spec.height)
             session = await self._open(spec, FrameStream.sink_for(loop, events), context, quota.max_streams)
         except Exception as e:  # noqa: BLE001 - mapped to a status code
@@ -104,6 +108,21 @@ class VosServicer(pb_grpc.VosServiceServicer):
         finally:
             if self._owners.get(spec.stream_id, (None,))[0] is session:
                 del self._owners[spec.stream_id]
+
+    def _resumed(self, spec: rt.StreamSpec) -> rt.StreamSpec:
+        """The spec with the objects Redis last held of this stream as its initial prompts."""
+        try:
+            last = self.manager.publisher.last_masklet(spec.stream_id)
+        except redis.RedisError as e:  # refused, not opened empty: the client's backoff retries
+            raise rt.UnavailableError(f"cannot read stream {spec.stream_id!r}'s masklets from Redis to resume "
+                                      f"it: {e}") from e
+        resumed = resume_prompts(last, spec.height, spec.width, self.settings.streams.max_mask_rle_bytes)
+        if resumed is None:
+            return spec
+        log.info("stream %s resumed from frame %d: objects %s (skipped %s)", spec.stream_id, resumed.from_frame,
+                 [p.obj_id for p in resumed.prompts], list(resumed.skipped))
+        self.metrics.streams_resumed.inc()
+        return dataclasses.replace(spec, initial_prompts=resumed.prompts)
 
     async def _open(self, spec: rt.StreamSpec, sink, context: grpc.aio.ServicerContext,
                     owner_max_streams: Optional[int]) -> StreamSession:

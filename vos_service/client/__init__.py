@@ -3,7 +3,7 @@
 from .client import StreamCall, VosClient, encode_frame
 from .credentials import Credentials
 from .sync import SyncVosClient
-from .types import ClientFrame, Closed, Dropped, Masklet, Opened, Result, StreamEvent
+from .types import Backoff, ClientFrame, Closed, Dropped, Masklet, Opened, Reconnecting, Result, StreamEvent
 
-__all__ = ["ClientFrame", "Closed", "Credentials", "Dropped", "Masklet", "Opened", "Result", "StreamCall", "StreamEvent",
+__all__ = ["Backoff", "ClientFrame", "Closed", "Credentials", "Dropped", "Masklet", "Opened", "Reconnecting", "Result", "StreamCall", "StreamEvent",
            "SyncVosClient", "VosClient", "encode_frame"]

@@ -15,6 +15,7 @@ RPC errors surface as grpc.aio.AioRpcError (`.code()`, `.details()`).
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Any, AsyncIterable, AsyncIterator, Iterable, Optional, Sequence, Union
 
 import cv2
@@ -29,9 +30,10 @@ from ..engine.types import Prompt
 from ..io.decode import FrameFormat
 from ..runtime.types import StreamInfo, StreamMode
 from .credentials import Credentials
-from .types import (ClientFrame, Result, StreamEvent, event_from_proto, format_to_proto, info_from_proto,
+from .types import (Backoff, ClientFrame, Dropped, Reconnecting, Result, StreamEvent, event_from_proto, format_to_proto, info_from_proto,
                     mode_to_proto, result_from_proto)
 
+_RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED})
 FrameLike = Union[ClientFrame, tuple]  # ClientFrame, (index, data) or (index, data, capture_ts)
 PromptLike = Union[tuple[int, Prompt], tuple[int, Prompt, bool], pb.Prompt]
 
@@ -170,10 +172,16 @@ class VosClient:
                      width: Optional[int] = None, height: Optional[int] = None,
                      format: Union[FrameFormat, str] = FrameFormat.JPEG,
                      mode: Union[StreamMode, str] = StreamMode.LIVE,
-                     initial_prompts: Sequence[PromptLike] = ()) -> AsyncIterator[StreamEvent]:
+                     initial_prompts: Sequence[PromptLike] = (),
+                     reconnect: Optional[Backoff] = None) -> AsyncIterator[StreamEvent]:
         """Send every frame, then half-close; yield every event until the server's Closed.
 
         Width and height default to the first frame's (it must then be an array).
+        reconnect: when the call ends UNAVAILABLE or is reset by a proxy (its replica died or
+        drained, the proxy restarted), yield Reconnecting, wait, and re-open the same stream id, going on with
+        the next frames; the initial prompts are not sent again (a server with
+        streams.resume_from_redis seeds the objects from Redis). Frames in flight at the
+        failure get no result.
         """
         source = _aiter(frames)
         first: Optional[ClientFrame] = None
@@ -182,19 +190,63 @@ class VosClient:
             if not isinstance(first.data, np.ndarray):
                 raise ValueError("give width and height when frames are encoded bytes")
             height, width = first.data.shape[:2]
-        call = await self.open_stream(stream_id, width, height, format=format, mode=mode,
-                                      initial_prompts=initial_prompts)
+        # One reader of the source for all calls: a reconnect never restarts or cancels it.
+        pending: asyncio.Queue = asyncio.Queue(maxsize=1)
+
+        async def read_source() -> None:
+            if first is not None:
+                await pending.put(first)
+            async for item in source:
+                await pending.put(_as_frame(item))
+            await pending.put(None)
+
+        reader = asyncio.create_task(read_source())
+        prompts, attempt, reopened = initial_prompts, 0, False
+        try:
+            while True:
+                sent: dict[int, None] = {}  # frames sent on this call and not answered yet, in order
+                try:
+                    async for event in self._one_call(stream_id, width, height, format, mode, prompts, pending, sent):
+                        if isinstance(event, Result):
+                            attempt = 0  # a working call: the next failure starts the backoff afresh
+                        yield event
+                    return
+                except grpc.aio.AioRpcError as e:
+                    # CANCELLED that this side did not ask for (that raises CancelledError): a proxy
+                    # reset the call (HAProxy's RST_STREAM CANCEL when its server dies). ALREADY_EXISTS
+                    # on a re-open: the old replica has not yet seen the old call end.
+                    retry = _RETRYABLE | ({grpc.StatusCode.ALREADY_EXISTS} if reopened else set())
+                    if reconnect is None or e.code() not in retry or attempt >= reconnect.max_attempts:
+                        raise
+                    if reader.done() and reader.exception() is not None:
+                        raise reader.exception() from e
+                    attempt += 1
+                    delay = reconnect.delay(attempt, random.random())
+                    yield Reconnecting(attempt, delay, e.details() or e.code().name, tuple(sent))
+                    await asyncio.sleep(delay)
+                    prompts, reopened = (), True
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+
+    async def _one_call(self, stream_id: str, width: int, height: int, format, mode, prompts,
+                        pending: asyncio.Queue, sent: dict[int, None]) -> AsyncIterator[StreamEvent]:
+        """One StreamFrames call fed from ``pending`` (None = the source is done: half-close).
+
+        ``sent`` tracks the frames handed to this call that no result or drop answered yet."""
+        call = await self.open_stream(stream_id, width, height, format=format, mode=mode, initial_prompts=prompts)
 
         async def pump() -> None:
-            if first is not None:
-                await call.send_frame(first)
-            async for item in source:
-                await call.send_frame(_as_frame(item))
+            while (frame := await pending.get()) is not None:
+                sent[frame.index] = None
+                await call.send_frame(frame)
             await call.done_writing()
 
         sender = asyncio.create_task(pump())
         try:
             async for event in call:
+                if isinstance(event, (Result, Dropped)):
+                    sent.pop(event.frame_index, None)
                 yield event
             if sender.done() and not sender.cancelled() and sender.exception() is not None:
                 raise sender.exception()

@@ -64,7 +64,32 @@ class Closed:
     reason: str  # client_closed | closed_by_request | idle_timeout | shutdown | ...
 
 
-StreamEvent = Union[Opened, Result, Dropped, Closed]
+@dataclass(frozen=True)
+class Reconnecting:
+    """The call ended UNAVAILABLE (replica died or drained, proxy restarted); the client re-opens
+    the same stream id after ``delay_s`` (VosClient.stream with ``reconnect``)."""
+
+    attempt: int  # 1 for the first retry after a working call
+    delay_s: float
+    reason: str
+    unanswered: tuple[int, ...] = ()  # frames sent on the failed call that got no result (lost)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Reconnect policy: exponential backoff with full jitter, reset once a call delivers a result."""
+
+    initial_s: float = 0.1
+    max_s: float = 2.0
+    multiplier: float = 2.0
+    max_attempts: int = 30  # consecutive failed re-opens before the error is raised
+
+    def delay(self, attempt: int, rand: float) -> float:
+        """Seconds before retry ``attempt`` (1-based); ``rand`` in [0, 1) spreads a fleet's cameras."""
+        return min(self.max_s, self.initial_s * self.multiplier ** (attempt - 1)) * (0.5 + 0.5 * rand)
+
+
+StreamEvent = Union[Opened, Result, Dropped, Closed, Reconnecting]
 
 
 @dataclass(frozen=True)

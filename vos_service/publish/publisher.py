@@ -212,6 +212,15 @@ class RedisPublisher:
                                   self._failures, len(self._queue) + self._inflight - pending, self._connected,
                                   self._expires_submitted, self._expires_applied, self._expires_dropped, pending)
 
+    def last_entry(self, key: str) -> Optional[dict]:
+        """The newest entry of the Redis stream ``key`` (its fields), None if empty or absent.
+
+        A read on the caller's thread through the sender's connection pool; raises
+        redis.RedisError when Redis is unreachable (the caller decides what that means).
+        """
+        entries = self._client.xrevrange(key, count=1)
+        return dict(entries[0][1]) if entries else None
+
     published = property(lambda self: self.stats().published)
     dropped = property(lambda self: self.stats().dropped)
     rejected = property(lambda self: self.stats().rejected)

@@ -14,6 +14,7 @@ from ..engine.encoder import ImageEncoder
 from ..engine.model import LoadedModel
 from ..engine.tracker import StreamTracker, TrackerConfig
 from ..metrics import Metrics
+from ..publish.schema import MaskletMessage
 from .heap import release_free_memory
 from .scheduler import Scheduler
 from .session import Sink, StreamSession
@@ -30,6 +31,7 @@ class Publisher(Protocol):
     def masklets(self, output: FrameOutput) -> None: ...
     def event(self, type: str, stream_id: str, **fields: Any) -> None: ...
     def stream_closed(self, stream_id: str) -> None: ...
+    def last_masklet(self, stream_id: str) -> Optional[MaskletMessage]: ...
     def close(self, timeout: float = 1.0) -> None: ...
 
 
@@ -48,6 +50,9 @@ class NullPublisher:
 
     def stream_closed(self, stream_id: str) -> None:
         pass
+
+    def last_masklet(self, stream_id: str) -> Optional[MaskletMessage]:
+        return None
 
     def close(self, timeout: float = 1.0) -> None:
         pass

@@ -7,7 +7,7 @@ events as EventMessages; RedisPublisher buffers and never blocks the worker.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Optional
 
 from ..metrics import Metrics
 from ..publish.publisher import RedisPublisher
@@ -41,6 +41,11 @@ class RedisStreamsPublisher:
         self.redis.publish(EventMessage(EventType(type), stream_id, time.time(),
                                         obj_id=fields.get("obj_id"), frame_index=fields.get("frame_index"),
                                         detail=fields.get("detail") or {}))
+
+    def last_masklet(self, stream_id: str) -> Optional[MaskletMessage]:
+        """The stream's newest masklet in Redis (what a resumed stream continues from)."""
+        fields = self.redis.last_entry(masklets_key(stream_id))
+        return MaskletMessage.from_fields(fields) if fields is not None else None
 
     def stream_closed(self, stream_id: str) -> None:
         """Queued after the stream's last masklets, so the expiry applies to the complete key."""

@@ -31,6 +31,10 @@ class ShuttingDownError(EngineError, RuntimeError):
     """The service is draining and takes no new work (UNAVAILABLE)."""
 
 
+class UnavailableError(EngineError, RuntimeError):
+    """A dependency the request needs (Redis, to resume a stream) is unreachable: retry (UNAVAILABLE)."""
+
+
 class StreamMode(str, enum.Enum):
     LIVE = "live"  # a camera: when the queue is full the oldest waiting frame is dropped
     LOSSLESS = "lossless"  # a file: the producer waits (gRPC flow control), nothing is dropped

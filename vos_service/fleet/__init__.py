@@ -1,0 +1,1 @@
+"""Running many replicas: what lets a stream continue on another replica."""
