@@ -60,6 +60,8 @@ class StreamSettings(_Section):
                                             description="first_and_recent | recent")
     resume_from_redis: bool = Field(False, description="a stream opened with no initial prompts continues from its "
                                     "newest masklet in Redis (failover in a fleet: README, Deploy)")
+    lease_ttl_s: float = Field(0.0, ge=0, le=600, description="fleet: hold a Redis lease per stream with this "
+                               "expiry so no two replicas serve one stream (0 = off; README, Deploy)")
     max_points: int = Field(64, ge=1, le=1024, description="clicks in one prompt (cost grows with their square)")
     max_mask_rle_bytes: int = Field(1 * MiB, ge=64, le=64 * MiB,
                                     description="length of a mask prompt's RLE counts string")

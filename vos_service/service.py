@@ -14,7 +14,7 @@ from typing import Callable, Optional, TypeVar
 
 from .api.server import build_server, graceful_stop, serve_forever, start_server
 from .api.tls import metrics_ssl_context
-from .config import Settings
+from .config import Settings, SettingsError
 from .console.app import ConsoleServer
 from .engine.model import LoadedModel, ModelSpec, build_model
 from .metrics import Metrics
@@ -90,6 +90,17 @@ class Service:
             publisher = RedisStreamsPublisher(redis_url, maxlen=s.redis.maxlen, buffer_size=s.redis.buffer_size,
                                               metrics=self.metrics, key_ttl_s=s.redis.key_ttl_s)
         self.manager = StreamManager(self.model, s, self.metrics, publisher)
+        if s.streams.lease_ttl_s > 0:
+            if redis_url is None:
+                raise SettingsError("streams.lease_ttl_s needs Redis (redis.enabled)")
+            import redis
+
+            from .api.routing import replica_name
+            from .fleet.lease import StreamLeases
+
+            client = redis.Redis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+            self.manager.leases = StreamLeases(client, replica_name(s.server.replica_id), s.streams.lease_ttl_s,
+                                               on_lost=self.manager.lease_lost)
         self.manager.start()
         metrics_port = self.metrics.serve(s.server.metrics_port, s.server.metrics_host, metrics_ssl_context(s.server),
                                           healthy=lambda: self.manager is not None and self.manager.accepting)

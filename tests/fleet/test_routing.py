@@ -77,7 +77,7 @@ def fleet(tmp_path_factory):
     d = tmp_path_factory.mktemp("fleet")
     with EmbeddedRedis() as redis_server:
         replicas = [ServerProcess(env={"VOS_SERVER__REPLICA_ID": f"r{i}", "VOS_REDIS__URL": redis_server.url,
-                                       "VOS_STREAMS__RESUME_FROM_REDIS": "true"},
+                                       "VOS_STREAMS__RESUME_FROM_REDIS": "true", "VOS_STREAMS__LEASE_TTL_S": "2"},
                                   args=("--metrics-port", "0")) for i in range(3)]
         started = []
         try:
@@ -207,6 +207,12 @@ def test_kill_9_of_a_replica_mid_stream_the_stream_resumes_on_another(fleet):
 
     async def kill_owner(c, sid):
         killed["name"] = (await c.get_stream(sid)).replica
+        other = next(r for n, r in by_name.items() if n != killed["name"])
+        async with VosClient(other.target) as direct:  # past the proxy: the lease keeps a second owner out
+            call = await direct.open_stream(sid, 640, 360)
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await call.read()
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE and "owned by replica" in err.value.details()
         os.kill(by_name[killed["name"]].proc.pid, signal.SIGKILL)
 
     events, results, at = _stream_through(fleet, "fo-1", kill_owner)

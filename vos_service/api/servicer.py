@@ -92,11 +92,15 @@ class VosServicer(pb_grpc.VosServiceServicer):
             spec, fmt = await loop.run_in_executor(self.pool, convert.open_from_proto, first.open,
                                                    self.settings.streams)
             spec = dataclasses.replace(spec, owner=identity.name, max_objects=quota.max_objects)
+            if self.manager.leases is not None:  # before resuming: the journal is ours once the lease is
+                await loop.run_in_executor(self.pool, self.manager.leases.acquire, spec.stream_id)
             if self.settings.streams.resume_from_redis and not spec.initial_prompts:
                 spec = await loop.run_in_executor(self.pool, self._resumed, spec)
             decoder = FrameDecoder(fmt, spec.width, spec.height)
             session = await self._open(spec, FrameStream.sink_for(loop, events), context, quota.max_streams)
         except Exception as e:  # noqa: BLE001 - mapped to a status code
+            if self.manager.leases is not None and not self.manager.is_open(first.open.stream_id):
+                self.manager.leases.release(first.open.stream_id)  # taken above, but nothing opened
             await self._fail(context, e)
         log.info("stream %s opened (%s, %s, %dx%d)", spec.stream_id, spec.mode.value, fmt.value,
                  spec.width, spec.height)

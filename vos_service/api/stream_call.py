@@ -51,6 +51,13 @@ from .gen.vos.v1 import vos_pb2 as pb
 log = logging.getLogger(__name__)
 
 
+# Closes after which the camera should re-open the stream (the proxy sends it to a live owner).
+_RECONNECT = {
+    CloseReason.SHUTDOWN: "the service is shutting down: reconnect (the stream was closed)",
+    CloseReason.LEASE_LOST: "another replica owns this stream now: reconnect (the stream was closed here)",
+}
+
+
 @dataclass(frozen=True)
 class _Meta:
     """What a frame request carried besides its pixels (held while H.264 buffers them)."""
@@ -129,9 +136,8 @@ class FrameStream:
                     yield convert.drop_to_proto(event.frame_index, event.reason, event.text)
                 elif isinstance(event, rt.StreamClosed):
                     yield convert.closed_to_proto(event.reason, event.text)
-                    if event.reason is CloseReason.SHUTDOWN:  # not OK: the client should reconnect
-                        await context.abort(grpc.StatusCode.UNAVAILABLE,
-                                            "the service is shutting down: reconnect (the stream was closed)")
+                    if event.reason in _RECONNECT:  # not OK: the client should reconnect
+                        await context.abort(grpc.StatusCode.UNAVAILABLE, _RECONNECT[event.reason])
                     return
                 elif isinstance(event, _ReaderFailed):  # a fault, not a bad frame: end the call
                     await errors.abort(context, event.error)

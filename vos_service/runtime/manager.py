@@ -62,6 +62,7 @@ class StreamManager:
     def __init__(self, model: LoadedModel, settings: Settings, metrics: Metrics,
                  publisher: Optional[Publisher] = None) -> None:
         self.model = model
+        self.leases = None  # fleet.lease.StreamLeases when streams.lease_ttl_s > 0 (set by the service)
         self.settings = settings
         self.metrics = metrics
         self.publisher = publisher or NullPublisher()
@@ -114,6 +115,10 @@ class StreamManager:
             raise StreamNotFoundError(f"no open stream {stream_id!r}")
         return s
 
+    def is_open(self, stream_id: str) -> bool:
+        with self._lock:
+            return stream_id in self._sessions
+
     def snapshot(self) -> list[StreamSession]:
         with self._lock:
             return list(self._sessions.values())
@@ -140,9 +145,19 @@ class StreamManager:
         self.metrics.active_streams.set(len(self._sessions))
         session.sink(StreamClosed(session.stream_id, reason, detail))
         self.event("stream_closed", session.stream_id, detail={"reason": reason.value, "detail": detail})
-        self.publisher.stream_closed(session.stream_id)
+        if reason is not CloseReason.LEASE_LOST:  # else the key is the new owner's: no expiry on it
+            self.publisher.stream_closed(session.stream_id)
+        if self.leases is not None and reason is not CloseReason.LEASE_LOST:
+            self.leases.release(session.stream_id)
         self.scheduler.notify()  # the worker frees the tracker soon even when idle
         return True
+
+    def lease_lost(self, stream_id: str) -> None:
+        """Another replica owns the stream now (fleet.lease): stop serving and publishing it here."""
+        with self._lock:
+            session = self._sessions.get(stream_id)
+        if session is not None:
+            self.close(session, CloseReason.LEASE_LOST, "its Redis lease expired or was taken by another replica")
 
     def free_retired(self) -> None:
         """Worker thread, between steps: free the trackers of closed streams."""
@@ -176,6 +191,8 @@ class StreamManager:
         for s in self.snapshot():
             self.close(s, CloseReason.SHUTDOWN)
         self.free_retired()  # the worker has stopped: free what it did not
+        if self.leases is not None:
+            self.leases.close()  # released, not left to expire: the cameras' reconnects get in at once
         self.publisher.close(timeout=1.0)
 
     # ---- output ---------------------------------------------------------------

@@ -120,6 +120,7 @@ class CloseReason(str, enum.Enum):
     IDLE_TIMEOUT = "idle_timeout"
     SHUTDOWN = "shutdown"  # the service stops: reconnect (the call ends UNAVAILABLE)
     ERROR = "error"  # a fault ended the stream
+    LEASE_LOST = "lease_lost"  # its Redis lease went to another replica (fleet): reconnect there
 
 
 @dataclass(frozen=True)

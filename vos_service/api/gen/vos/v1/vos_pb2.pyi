@@ -41,6 +41,7 @@ class CloseReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CLOSE_REASON_IDLE_TIMEOUT: _ClassVar[CloseReason]
     CLOSE_REASON_SHUTDOWN: _ClassVar[CloseReason]
     CLOSE_REASON_ERROR: _ClassVar[CloseReason]
+    CLOSE_REASON_LEASE_LOST: _ClassVar[CloseReason]
 FRAME_FORMAT_UNSPECIFIED: FrameFormat
 FRAME_FORMAT_JPEG: FrameFormat
 FRAME_FORMAT_PNG: FrameFormat
@@ -64,6 +65,7 @@ CLOSE_REASON_CLOSED_BY_REQUEST: CloseReason
 CLOSE_REASON_IDLE_TIMEOUT: CloseReason
 CLOSE_REASON_SHUTDOWN: CloseReason
 CLOSE_REASON_ERROR: CloseReason
+CLOSE_REASON_LEASE_LOST: CloseReason
 
 class Point(_message.Message):
     __slots__ = ("x", "y", "label")
