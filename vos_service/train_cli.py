@@ -23,7 +23,7 @@ _TUNABLE = ("steps", "image_steps", "image_clips_per_step", "clips_per_step", "f
 def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser("train", help="train a SAM 2 model on synthetic video, or ship a trained one",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    actions = p.add_subparsers(dest="train_command", required=True, metavar="{run,ship,eval}")
+    actions = p.add_subparsers(dest="train_command", required=True, metavar="{run,ship,eval,card}")
     run = actions.add_parser("run", help="start or resume a training run (resumes if RUN_DIR/last.pt exists)")
     run.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     defaults = TrainConfig()
@@ -45,15 +45,29 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
     sh.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     sh.add_argument("--name", default="nano")
     sh.add_argument("--out-dir", type=Path, default=None, help="default: the package's weights folder")
-    sh.add_argument("--clips", type=int, default=30, help="held-out clips to evaluate on")
+    sh.add_argument("--clips", type=int, default=100, help="held-out clips to evaluate on")
+    sh.add_argument("--force", action="store_true", help="ship even if it does not beat the current card")
     sh.set_defaults(func=_ship)
 
     ev = actions.add_parser("eval", help="score any model on the held-out synthetic test set (one click, J&F)")
     add_model_arguments(ev)
-    ev.add_argument("--clips", type=int, default=30, help="held-out clips to evaluate on")
+    ev.add_argument("--clips", type=int, default=100, help="held-out clips to evaluate on")
     ev.add_argument("--json", type=Path, default=None, help="also write the numbers (and failure cases) here")
     ev.set_defaults(func=_eval)
+
+    cd = actions.add_parser("card", help="re-measure a shipped model's card (same weights, e.g. more clips)")
+    cd.add_argument("--name", default="nano")
+    cd.add_argument("--clips", type=int, default=100, help="held-out clips to evaluate on")
+    cd.set_defaults(func=_card)
     return p
+
+
+def _card(args: argparse.Namespace) -> int:
+    from vos_service.eval.tracking import HeldOutProtocol
+    from vos_service.train.ship import card_markdown, rescore
+
+    print(card_markdown(rescore(args.name, protocol=HeldOutProtocol(clips=args.clips))))
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -95,7 +109,13 @@ def _ship(args: argparse.Namespace) -> int:
     from vos_service.eval.tracking import HeldOutProtocol
     from vos_service.train.ship import card_markdown, ship
 
-    card = ship(args.run_dir, args.name, args.out_dir or WEIGHTS_DIR, HeldOutProtocol(clips=args.clips))
+    from vos_service.train.ship import ShipRefused
+
+    try:
+        card = ship(args.run_dir, args.name, args.out_dir or WEIGHTS_DIR, HeldOutProtocol(clips=args.clips),
+                    force=args.force)
+    except ShipRefused as e:
+        raise SystemExit(f"error: {e}") from None
     print(json.dumps(card["eval"], indent=2))
     print(card_markdown(card))
     return 0

@@ -134,3 +134,21 @@ def test_a_fine_tune_from_weights_of_another_architecture_fails_loudly(tmp_path)
     torch.save({"model": {"not_a_parameter": torch.zeros(1)}}, bad)
     with pytest.raises(ModelConfigError):
         Trainer(tmp_path / "ft", TrainConfig(**{**TINY.to_dict(), "init_from": str(bad)}))
+
+
+def test_ship_replaces_a_model_only_when_the_candidate_beats_its_card(straight_run, tmp_path):
+    from vos_service.eval.tracking import HeldOutProtocol
+    from vos_service.train.ship import ShipRefused, ship
+
+    run, _, _ = straight_run
+    small = HeldOutProtocol(clips=2, num_frames=4)
+    card = ship(run, "m", tmp_path, small)  # nothing to beat yet
+    lo, hi = card["eval"]["heldout"]["J&F_ci95"]
+    assert lo <= card["eval"]["heldout"]["J&F"] <= hi
+    before = (tmp_path / "m.pt").read_bytes()
+    with pytest.raises(ShipRefused, match="does not beat"):
+        ship(run, "m", tmp_path, small)  # the same weights score the same: not better
+    with pytest.raises(ShipRefused, match="re-score it first"):
+        ship(run, "m", tmp_path, HeldOutProtocol(clips=3, num_frames=4))
+    assert (tmp_path / "m.pt").read_bytes() == before and not list(tmp_path.glob(".*candidate*"))
+    assert ship(run, "m", tmp_path, small, force=True)["sha256"] == card["sha256"]

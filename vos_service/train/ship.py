@@ -20,6 +20,7 @@ import torch
 
 from vos_service.engine.model import LoadedModel, ModelSpec, build_model
 from vos_service.engine.shipped import WEIGHTS_DIR
+from vos_service.eval.bootstrap import bootstrap
 from vos_service.eval.scores import summarize
 from vos_service.eval.tracking import HeldOutProtocol, correction_gain, repeat_first_frame, score_clips, track_one_click
 from vos_service.train.export import export_weights
@@ -43,6 +44,9 @@ def evaluate_model(model: LoadedModel, protocol: HeldOutProtocol = HeldOutProtoc
                                         "scored_frames": "1..T-2 (DAVIS)"},
         "heldout": {"J&F": report.jf_mean, "J": report.j_mean, "F": report.f_mean, "J-Recall": report.j_recall,
                     "J-Decay": report.j_decay, "objects": report.num_objects,
+                    # 95 % percentile bootstrap over clips (eval/bootstrap.py): how far the J&F could move
+                    "J&F_ci95": bootstrap(report, "J&F").as_list(),
+                    "J-Decay_ci95": bootstrap(report, "J-Decay").as_list(),
                     "ms_per_frame": 1000 * seconds / frames},
         "repeat_first_frame": {"J&F": baseline.jf_mean, "J": baseline.j_mean, "F": baseline.f_mean},
         "test_subset": {"clips": TEST_SUBSET, "J&F": subset.jf_mean, "J": subset.j_mean, "F": subset.f_mean},
@@ -56,20 +60,47 @@ def evaluate_model(model: LoadedModel, protocol: HeldOutProtocol = HeldOutProtoc
     }
 
 
+class ShipRefused(RuntimeError):
+    """The candidate does not beat the model it would replace (or cannot be compared with it)."""
+
+
 def ship(run_dir: Path, name: str = "nano", out_dir: Path = WEIGHTS_DIR,
-         protocol: HeldOutProtocol = HeldOutProtocol()) -> dict:
-    weights = out_dir / f"{name}.pt"
-    meta = export_weights(Path(run_dir) / CHECKPOINT, weights)
-    params = sum(v.numel() for v in torch.load(weights, weights_only=True)["model"].values())
+         protocol: HeldOutProtocol = HeldOutProtocol(), force: bool = False) -> dict:
+    """Export, measure, and replace ``name`` only if the candidate's held-out J&F beats its card's
+    (measured on the same protocol), unless ``force``."""
+    weights, card_path = out_dir / f"{name}.pt", out_dir / f"{name}.json"
+    current = json.loads(card_path.read_text()) if card_path.is_file() else None
+    if current is not None and not force and current["eval"]["protocol"]["clips"] != protocol.clips:
+        raise ShipRefused(f"the current {name} card was scored on {current['eval']['protocol']['clips']} clips, "
+                          f"not {protocol.clips}: re-score it first (vos-service train card --clips {protocol.clips})")
+    candidate = out_dir / f".{name}.candidate.pt"
+    meta = export_weights(Path(run_dir) / CHECKPOINT, candidate)
+    params = sum(v.numel() for v in torch.load(candidate, weights_only=True)["model"].values())
+    evaluation = evaluate_model(build_model(ModelSpec(meta["arch"], checkpoint=candidate)), protocol)
+    if current is not None and not force and evaluation["heldout"]["J&F"] <= current["eval"]["heldout"]["J&F"]:
+        candidate.unlink()
+        raise ShipRefused(f"candidate J&F {evaluation['heldout']['J&F']:.3f} does not beat the shipped "
+                          f"{current['eval']['heldout']['J&F']:.3f} on {protocol.clips} held-out clips: not shipped")
+    candidate.replace(weights)
     card = {
         "name": name, "config": meta["arch"], "file": weights.name,
         "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(), "size_bytes": weights.stat().st_size,
         "params": params,
         "training": {"steps": meta["steps"], "train_seconds": meta["train_seconds"], "config": meta["config"],
                      "machine": f"{platform.machine()} CPU, torch threads {torch.get_num_threads()}"},
-        "eval": evaluate_model(build_model(ModelSpec(meta["arch"], checkpoint=weights)), protocol),
+        "eval": evaluation,
     }
-    (out_dir / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
+def rescore(name: str = "nano", out_dir: Path = WEIGHTS_DIR, protocol: HeldOutProtocol = HeldOutProtocol()) -> dict:
+    """Re-measure a shipped model's card (same weights, e.g. on more held-out clips)."""
+    path = out_dir / f"{name}.json"
+    card = json.loads(path.read_text())
+    weights = out_dir / card["file"]
+    card["eval"] = evaluate_model(build_model(ModelSpec(card["config"], checkpoint=weights)), protocol)
+    path.write_text(json.dumps(card, indent=2) + "\n")
     return card
 
 
@@ -100,9 +131,16 @@ def card_markdown(card: dict) -> str:
         ("held-out test", f"{p['clips']} clips (seeds from 1,000,000), {p['num_frames']} frames, "
                           f"{p['num_objects']} objects, {p['size'][1]}x{p['size'][0]}, {p['prompt']}"),
         ("J&F (J / F)", f"**{h['J&F']:.3f}** ({h['J']:.3f} / {h['F']:.3f}), J-Recall {h['J-Recall']:.3f}, "
-                        f"J-Decay {h['J-Decay']:.3f}"),
+                        f"J-Decay {h['J-Decay']:.3f}" + _interval(h)),
         ("repeat-first-frame baseline", f"J&F {b['J&F']:.3f} ({b['J']:.3f} / {b['F']:.3f})"),
         ("one corrective click", corr),
         ("speed", f"{h['ms_per_frame']:.0f} ms per frame ({p['num_objects']} objects) on the training machine"),
     ]
     return "\n".join(["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
+
+
+def _interval(h: dict) -> str:
+    if "J&F_ci95" not in h:
+        return ""
+    (a, b), (c, d) = h["J&F_ci95"], h["J-Decay_ci95"]
+    return f"; 95 % bootstrap over clips: J&F {a:.3f}-{b:.3f}, J-Decay {c:.3f}-{d:.3f}"
