@@ -20,7 +20,7 @@ from tests.api.harness import SMALL, SMALL_CLICK, read_until
 from tests.conftest import REPO
 from tests.fuzz.server import ServerProcess
 from vos_service.client import Backoff, Opened, Reconnecting, Result, VosClient
-from vos_service.publish.schema import MaskletMessage, masklets_key
+from vos_service.publish.schema import EVENTS_KEY, EventMessage, MaskletMessage, masklets_key
 from vos_service.publish.embedded import EmbeddedRedis
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
@@ -236,6 +236,11 @@ def test_kill_9_of_a_replica_mid_stream_the_stream_resumes_on_another(fleet):
     stored = [MaskletMessage.from_fields(f) for _, f in r.xrange(masklets_key("fo-1"))]
     pairs = [(m.frame_index, m.revision) for m in stored]
     assert len(pairs) == len(set(pairs)), pairs  # every frame index exactly once per revision
+    # the prompt journal: the first click, in full, on the fleet's event stream
+    added = [e for e in (EventMessage.from_fields(f) for _, f in r.xrange(EVENTS_KEY))
+             if e.stream_id == "fo-1" and e.type.value == "object_added"]
+    assert added[0].obj_id == 1 and added[0].detail["points"] == SMALL_CLICK.points.tolist() \
+        and added[0].detail["labels"] == [1]
     firsts = sorted({i for i, rev in pairs if rev == 0})
     # Redis may also miss what the dead replica segmented but had not yet published: its publish buffer.
     assert firsts[-1] == FRAMES_TOTAL - 1 and set(firsts) <= set(range(FRAMES_TOTAL))

@@ -151,6 +151,13 @@ class Worker(threading.Thread):
         kind = "mask" if p.prompt.mask is not None else "box" if p.prompt.box is not None else "points"
         self.m.metrics.prompts.labels(kind).inc()
         frames = [session.client_frame(r.frame_index)[0] for r in results]
+        # The event is the object's prompt journal on vos:events (its latest mask is the stream's
+        # newest masklet): clicks and boxes in full (at most streams.max_points), masks by reference.
+        journal = {k: v.tolist() for k, v in (("points", p.prompt.points), ("labels", p.prompt.labels))
+                   if v is not None}
+        if p.prompt.box is not None:
+            journal["box"] = [float(v) for v in p.prompt.box]
         self.m.event("object_added" if is_new else "correction_applied", session.stream_id,
-                     obj_id=p.obj_id, frame_index=frames[0], detail={"kind": kind, "revised_frames": frames})
+                     obj_id=p.obj_id, frame_index=frames[0],
+                     detail={"kind": kind, "revised_frames": frames, "clear_previous": p.clear_previous, **journal})
         return results
