@@ -78,7 +78,9 @@ def fleet(tmp_path_factory):
     with EmbeddedRedis() as redis_server:
         replicas = [ServerProcess(env={"VOS_SERVER__REPLICA_ID": f"r{i}", "VOS_REDIS__URL": redis_server.url,
                                        "VOS_STREAMS__RESUME_FROM_REDIS": "true", "VOS_STREAMS__LEASE_TTL_S": "2"},
-                                  args=("--metrics-port", "0")) for i in range(3)]
+                                  # a fixed gRPC port: a replica restarted after its death is the same server
+                                  # line in HAProxy's config
+                                  args=("--metrics-port", "0", "--port", str(free_port()))) for i in range(3)]
         started = []
         try:
             for r in replicas:
@@ -248,3 +250,41 @@ def test_kill_9_of_a_replica_mid_stream_the_stream_resumes_on_another(fleet):
     print(f"failover: replica {killed['name']} killed after {KILL_AFTER} results; first result on the new "
           f"replica after {failover_s:.2f} s; {len(retries)} reconnect attempts; frames lost (in flight) "
           f"{len(in_flight)}; Redis holds {len(firsts)} of {FRAMES_TOTAL} frames")
+
+
+def test_a_replica_that_comes_back_does_not_steal_live_streams(fleet):
+    """After the kill above: streams opened while r0 was dead stay where they are once r0 is
+    back (the stick table pins them; r0 could not take their leases anyway), and r0 takes new ones."""
+    replicas, proxy = fleet
+    assert not replicas[0].alive
+
+    async def open_some(c, prefix):
+        held = {}
+        for i in range(12):
+            call = await c.open_stream(f"{prefix}-{i}", 640, 360, mode="lossless")
+            assert isinstance(await call.read(), Opened)
+            await call.send(0, SMALL[i % len(SMALL)])
+            await read_until(call, 1, Result)
+            held[f"{prefix}-{i}"] = (call, await call.replica())
+        return held
+
+    async def scenario():
+        async with VosClient(proxy) as c:
+            held = await open_some(c, "live")
+            assert {r for _, r in held.values()} <= {"r1", "r2"}
+            back = ServerProcess(env=replicas[0].env, args=replicas[0].args)
+            replicas[0] = await asyncio.to_thread(back.__enter__)  # the fixture's teardown stops it
+            await asyncio.to_thread(_wait_healthy, [replicas[0]], 0)
+            for sid, (call, replica) in held.items():
+                assert (await c.get_stream(sid)).replica == replica  # still routed to its owner
+                await call.send(1, SMALL[0])
+                assert (await read_until(call, 1, Result))[-1].frame_index == 1
+                assert (await c.add_prompt(sid, 1, SMALL_CLICK))[0].frame_index == 1
+            async with VosClient(replicas[0].target) as direct:
+                assert await direct.list_streams() == []  # nothing moved to the returned replica
+            fresh = await open_some(c, "new")
+            assert "r0" in {r for _, r in fresh.values()}  # but it is back in rotation for new streams
+            for sid in list(held) + list(fresh):
+                await c.close_stream(sid)
+
+    asyncio.run(asyncio.wait_for(scenario(), 300))
