@@ -57,8 +57,9 @@ def replica_server(name: str) -> ThreadingHTTPServer:
 
 def balance_lines() -> list[str]:
     """The shipped backend's routing lines (balance, hash-type), read from the file."""
-    lines = [ln.strip() for ln in SHIPPED.read_text().splitlines()]
-    picked = [ln for ln in lines if ln.startswith(("balance ", "hash-type "))]
+    text = SHIPPED.read_text()
+    backend = text[text.index("\nbackend vos\n") + 1:].split("\nbackend ")[0].split("\nfrontend ")[0]
+    picked = [ln.strip() for ln in backend.splitlines() if ln.strip().startswith(("balance ", "hash-type "))]
     assert len(picked) == 2, picked
     return picked
 

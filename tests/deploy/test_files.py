@@ -113,8 +113,10 @@ def test_the_kubernetes_haproxy_config_is_the_shipped_one_with_pod_names():
     assert [ln for ln in shipped if ln not in servers(shipped)] == [ln for ln in k8s if ln not in servers(k8s)]
     statefulset = k8s_objects()[("StatefulSet", "vos")]
     names = [f"vos-{i}" for i in range(statefulset["spec"]["replicas"])]
-    assert servers(k8s) == [f"    server {n} {n}.vos.vos.svc.cluster.local:50051 check" for n in names]
-    assert servers(shipped) == [f"    server {n} {n}:50051 check" for n in REPLICAS]
+    assert servers(k8s) == [f"    server {n} {n}.vos.vos.svc.cluster.local:{port} check id {i + 1}"
+                            for port in (50051, 8080) for i, n in enumerate(names)]
+    assert servers(shipped) == [f"    server {n} {n}:{port} check id {i + 1}" for port in (50051, 8080)
+                                for i, n in enumerate(REPLICAS)]
 
 
 def test_prometheus_configs_and_rules_are_valid():

@@ -33,13 +33,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def local_config(replicas: list[ServerProcess], port: int) -> str:
+def local_config(replicas: list[ServerProcess], port: int, console_port: int) -> str:
     """The shipped config with its three servers and the frontend on this machine's ports."""
     text = SHIPPED.read_text().replace("bind :50051", f"bind 127.0.0.1:{port}")
+    text = text.replace("bind :8080", f"bind 127.0.0.1:{console_port}")
     for i, r in enumerate(replicas):
         grpc_port = r.target.rsplit(":", 1)[1]
         text = re.sub(rf"server vos-{i} vos-{i}:50051 check", f"server vos-{i} 127.0.0.1:{grpc_port} check", text)
-    assert text.count("127.0.0.1:") == 4, text
+        text = re.sub(rf"server vos-{i} vos-{i}:8080 check", f"server vos-{i} {r.console_url.split('//')[1].rstrip('/')} check",
+                      text)
+    assert text.count("127.0.0.1:") == 8, text
     return text
 
 
@@ -80,15 +83,17 @@ def fleet(tmp_path_factory):
                                        "VOS_STREAMS__RESUME_FROM_REDIS": "true", "VOS_STREAMS__LEASE_TTL_S": "2"},
                                   # a fixed gRPC port: a replica restarted after its death is the same server
                                   # line in HAProxy's config
-                                  args=("--metrics-port", "0", "--port", str(free_port()))) for i in range(3)]
+                                  args=("--metrics-port", "0", "--port", str(free_port()),
+                                        "--console-port", str(free_port()))) for i in range(3)]
         started = []
         try:
             for r in replicas:
                 started.append(r.__enter__())
-            port = free_port()
+            port, console_port = free_port(), free_port()
             cfg = d / "haproxy.cfg"
-            cfg.write_text(local_config(started, port))
+            cfg.write_text(local_config(started, port, console_port))
             fleet = Fleet(started, f"127.0.0.1:{port}", cfg)
+            fleet.console = f"127.0.0.1:{console_port}"
             try:
                 _wait_healthy(started, port)
                 yield fleet
@@ -137,6 +142,37 @@ def test_thirty_streams_spread_and_every_call_reaches_its_replica(fleet):
                 async with VosClient(r.target) as direct:
                     counts[r] = await direct.list_streams()
             assert all(v == [] for v in counts.values())
+
+    asyncio.run(asyncio.wait_for(scenario(), 240))
+
+
+def test_a_streams_console_page_and_websocket_reach_its_replica(fleet):
+    """http://PROXY:8080/?stream=ID: the WebSocket of that page lands on the replica holding ID
+    (the console's first `streams` message lists only that replica's streams)."""
+    import aiohttp
+
+    replicas, proxy = fleet
+
+    async def scenario():
+        async with VosClient(proxy) as c, aiohttp.ClientSession() as http:
+            calls = {}
+            for i in range(6):
+                sid = f"con-{i}"
+                call = await c.open_stream(sid, 640, 360, mode="lossless")
+                assert isinstance(await call.read(), Opened)
+                calls[sid] = (call, await call.replica())
+            assert len({r for _, r in calls.values()}) > 1
+            for sid, (_, replica) in calls.items():
+                page = await http.get(f"http://{fleet.console}/?stream={sid}")
+                assert page.status == 200 and "console.js" in await page.text()
+                async with http.ws_connect(f"http://{fleet.console}/ws?stream={sid}") as ws:
+                    while (msg := await ws.receive_json(timeout=30))["type"] != "streams":
+                        pass
+                listed = {row["stream_id"] for row in msg["streams"]}
+                mates = {s for s, (_, r) in calls.items() if r == replica}
+                assert listed & set(calls) == mates, (sid, replica, listed)  # exactly its replica's streams
+            for sid in calls:
+                await c.close_stream(sid)
 
     asyncio.run(asyncio.wait_for(scenario(), 240))
 

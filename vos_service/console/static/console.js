@@ -63,9 +63,17 @@ function token() {
   } catch { return t; } // storage may be disabled; the URL token still works
 }
 
+// ?stream=ID: the stream this page is for. Behind the fleet's proxy (deploy/haproxy) the page and
+// its WebSocket carry it so both reach the replica that holds the stream; the page watches it.
+const pageStream = new URLSearchParams(location.search).get("stream");
+
 function connect() {
   const t = token();
-  ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws${t ? "?token=" + encodeURIComponent(t) : ""}`);
+  const query = new URLSearchParams();
+  if (t) query.set("token", t);
+  if (pageStream) query.set("stream", pageStream);
+  const qs = query.toString();
+  ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws${qs ? "?" + qs : ""}`);
   ws.binaryType = "arraybuffer";
   setStatus("connecting…", false);
   ws.onopen = () => { state.connected = true; setStatus("connected", true); };
@@ -132,6 +140,10 @@ function onPromptResult(m) {
 function onStreams(rows) {
   state.streams = rows;
   const ids = rows.map((r) => r.stream_id);
+  if (pageStream && !state.watched && !state.pageStreamWatched && ids.includes(pageStream)) {
+    state.pageStreamWatched = true; // once: the operator may pick another stream afterwards
+    watch(pageStream);
+  }
   for (const id of [...thumbs.keys()]) if (!ids.includes(id)) { URL.revokeObjectURL(thumbs.get(id)); thumbs.delete(id); }
   renderStreams(el.streams, rows, state.watched, thumbs);
   // Someone may have re-created an id we removed: believe the server once our remove settled.
