@@ -28,9 +28,19 @@ SHIPPED = REPO / "deploy" / "haproxy" / "haproxy.cfg"
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct free ports (all bound at once while picking, so none is handed out twice)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def local_config(replicas: list[ServerProcess], port: int, console_port: int) -> str:
@@ -79,17 +89,19 @@ class Fleet:
 def fleet(tmp_path_factory):
     d = tmp_path_factory.mktemp("fleet")
     with EmbeddedRedis() as redis_server:
-        replicas = [ServerProcess(env={"VOS_SERVER__REPLICA_ID": f"r{i}", "VOS_REDIS__URL": redis_server.url,
-                                       "VOS_STREAMS__RESUME_FROM_REDIS": "true", "VOS_STREAMS__LEASE_TTL_S": "2"},
-                                  # a fixed gRPC port: a replica restarted after its death is the same server
-                                  # line in HAProxy's config
-                                  args=("--metrics-port", "0", "--port", str(free_port()),
-                                        "--console-port", str(free_port()))) for i in range(3)]
+        env = {"VOS_REDIS__URL": redis_server.url, "VOS_STREAMS__RESUME_FROM_REDIS": "true",
+               "VOS_STREAMS__LEASE_TTL_S": "2"}
         started = []
         try:
-            for r in replicas:
+            for i in range(3):
+                # Fixed ports (a replica restarted after its death is the same server line in
+                # HAProxy's config), picked just before its start so nothing else takes them.
+                grpc_port, console_port = free_ports(2)
+                r = ServerProcess(env=env | {"VOS_SERVER__REPLICA_ID": f"r{i}"},
+                                  args=("--metrics-port", "0", "--port", str(grpc_port),
+                                        "--console-port", str(console_port)))
                 started.append(r.__enter__())
-            port, console_port = free_port(), free_port()
+            port, console_port = free_ports(2)
             cfg = d / "haproxy.cfg"
             cfg.write_text(local_config(started, port, console_port))
             fleet = Fleet(started, f"127.0.0.1:{port}", cfg)
@@ -110,19 +122,26 @@ def _wait_healthy(replicas, port: int) -> None:
     time.sleep(3)  # HAProxy's checks (every 1 s, fall/rise 2) have run: a failing one would show by now
 
 
+async def open_streams(c: VosClient, prefix: str, n: int, first_frame: bool = True) -> dict:
+    """Open n lossless streams through `c`: id -> (call, replica). With first_frame, each has
+    sent frame 0 and got its result."""
+    held = {}
+    for i in range(n):
+        call = await c.open_stream(f"{prefix}-{i}", 640, 360, mode="lossless")
+        assert isinstance(await call.read(), Opened)
+        held[f"{prefix}-{i}"] = (call, await call.replica())
+        if first_frame:
+            await call.send(0, SMALL[i % len(SMALL)])
+            await read_until(call, 1, Result)
+    return held
+
+
 def test_thirty_streams_spread_and_every_call_reaches_its_replica(fleet):
     replicas, proxy = fleet
 
     async def scenario():
         async with VosClient(proxy) as c:
-            held = {}
-            for i in range(30):
-                sid = f"cam-{i}"
-                call = await c.open_stream(sid, 640, 360, mode="lossless")
-                assert isinstance(await call.read(), Opened)
-                held[sid] = (call, await call.replica())
-                await call.send(0, SMALL[i % len(SMALL)])
-                await read_until(call, 1, Result)
+            held = await open_streams(c, "cam", 30)
             assert {r for _, r in held.values()} == {"r0", "r1", "r2"}  # spread over all replicas
             for sid, (call, replica) in held.items():
                 assert (await c.get_stream(sid)).replica == replica
@@ -155,12 +174,7 @@ def test_a_streams_console_page_and_websocket_reach_its_replica(fleet):
 
     async def scenario():
         async with VosClient(proxy) as c, aiohttp.ClientSession() as http:
-            calls = {}
-            for i in range(6):
-                sid = f"con-{i}"
-                call = await c.open_stream(sid, 640, 360, mode="lossless")
-                assert isinstance(await call.read(), Opened)
-                calls[sid] = (call, await call.replica())
+            calls = await open_streams(c, "con", 6, first_frame=False)
             assert len({r for _, r in calls.values()}) > 1
             for sid, (_, replica) in calls.items():
                 page = await http.get(f"http://{fleet.console}/?stream={sid}")
@@ -294,19 +308,9 @@ def test_a_replica_that_comes_back_does_not_steal_live_streams(fleet):
     replicas, proxy = fleet
     assert not replicas[0].alive
 
-    async def open_some(c, prefix):
-        held = {}
-        for i in range(12):
-            call = await c.open_stream(f"{prefix}-{i}", 640, 360, mode="lossless")
-            assert isinstance(await call.read(), Opened)
-            await call.send(0, SMALL[i % len(SMALL)])
-            await read_until(call, 1, Result)
-            held[f"{prefix}-{i}"] = (call, await call.replica())
-        return held
-
     async def scenario():
         async with VosClient(proxy) as c:
-            held = await open_some(c, "live")
+            held = await open_streams(c, "live", 12)
             assert {r for _, r in held.values()} <= {"r1", "r2"}
             back = ServerProcess(env=replicas[0].env, args=replicas[0].args)
             replicas[0] = await asyncio.to_thread(back.__enter__)  # the fixture's teardown stops it
@@ -318,7 +322,7 @@ def test_a_replica_that_comes_back_does_not_steal_live_streams(fleet):
                 assert (await c.add_prompt(sid, 1, SMALL_CLICK))[0].frame_index == 1
             async with VosClient(replicas[0].target) as direct:
                 assert await direct.list_streams() == []  # nothing moved to the returned replica
-            fresh = await open_some(c, "new")
+            fresh = await open_streams(c, "new", 12)
             assert "r0" in {r for _, r in fresh.values()}  # but it is back in rotation for new streams
             for sid in list(held) + list(fresh):
                 await c.close_stream(sid)

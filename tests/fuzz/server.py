@@ -49,8 +49,9 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 break
             time.sleep(0.1)
+        output = self.log()[-3000:]  # before __exit__, which deletes the log
         self.__exit__()
-        raise RuntimeError(f"the service did not start:\n{self.log()[-3000:]}")
+        raise RuntimeError(f"the service did not start:\n{output}")
 
     def log(self) -> str:
         return Path(self._log.name).read_text(errors="replace")

@@ -34,6 +34,9 @@ from .types import (Backoff, ClientFrame, Dropped, Reconnecting, Result, StreamE
                     mode_to_proto, result_from_proto)
 
 _RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED})
+# What gRPC core reports (status INTERNAL) when a frame is written to a call whose connection just
+# died: a transport failure, not a status the server sent, so a reconnect is the right answer.
+_CORE_FAILURE = "Internal error from Core"
 FrameLike = Union[ClientFrame, tuple]  # ClientFrame, (index, data) or (index, data, capture_ts)
 PromptLike = Union[tuple[int, Prompt], tuple[int, Prompt, bool], pb.Prompt]
 
@@ -216,7 +219,8 @@ class VosClient:
                     # reset the call (HAProxy's RST_STREAM CANCEL when its server dies). ALREADY_EXISTS
                     # on a re-open: the old replica has not yet seen the old call end.
                     retry = _RETRYABLE | ({grpc.StatusCode.ALREADY_EXISTS} if reopened else set())
-                    if reconnect is None or e.code() not in retry or attempt >= reconnect.max_attempts:
+                    cut = e.code() in retry or (e.code() == grpc.StatusCode.INTERNAL and e.details() == _CORE_FAILURE)
+                    if reconnect is None or not cut or attempt >= reconnect.max_attempts:
                         raise
                     if reader.done() and reader.exception() is not None:
                         raise reader.exception() from e
