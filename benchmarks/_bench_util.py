@@ -44,39 +44,52 @@ class StageTimer:
     nn.Module.__call__ picks up a patched `forward` on the memory_attention submodule.
     """
 
-    def __init__(self, sam, stages: dict[str, str] = STAGES) -> None:
+    def __init__(self, sam, stages: dict[str, str] = STAGES, extra=()) -> None:
+        """extra: (stage, object, attribute, counted, first) more callables timed as `stage`, e.g.
+        a module-level function shared by several models: only calls whose first argument is
+        first(sam) are this timer's (counted=False: their time joins the stage, their calls do not)."""
         self.sam = sam
         self.stages = stages
+        self.extra = tuple(extra)
         self.seconds = {k: 0.0 for k in stages}
         self.calls = {k: 0 for k in stages}
         self._saved: list[tuple[object, str, bool, object]] = []
+        self.sync = _synchronizer(sam)
 
-    def _wrap(self, name: str, fn):
+    def _wrap(self, name: str, fn, counted: bool = True, owner=None):
         def timed(*args, **kwargs):
+            if owner is not None and not (args and args[0] is owner):
+                return fn(*args, **kwargs)  # another model's call (or another timer's)
+            self.sync()
             t0 = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
+                self.sync()
                 self.seconds[name] += time.perf_counter() - t0
-                self.calls[name] += 1
+                self.calls[name] += counted
         return timed
 
     def __enter__(self) -> "StageTimer":
+        targets = []
         for name, path in self.stages.items():
             *parents, attr = path.split(".")
             obj = self.sam
             for p in parents:
                 obj = getattr(obj, p)
+            targets.append((name, obj, attr, True, None))
+        for name, obj, attr, counted, first in (*targets, *self.extra):
             had_own = attr in vars(obj)
             orig = getattr(obj, attr)
             self._saved.append((obj, attr, had_own, vars(obj).get(attr)))
-            object.__setattr__(obj, attr, self._wrap(name, orig))
+            setattr_ = object.__setattr__ if isinstance(obj, torch.nn.Module) else setattr
+            setattr_(obj, attr, self._wrap(name, orig, counted, first(self.sam) if first else None))
         return self
 
     def __exit__(self, *exc) -> None:
         for obj, attr, had_own, orig in reversed(self._saved):
             if had_own:
-                object.__setattr__(obj, attr, orig)
+                (object.__setattr__ if isinstance(obj, torch.nn.Module) else setattr)(obj, attr, orig)
             else:
                 object.__delattr__(obj, attr)
         self._saved.clear()
@@ -87,6 +100,12 @@ class StageTimer:
         for k in self.seconds:
             self.seconds[k], self.calls[k] = 0.0, 0
         return out
+
+
+def _synchronizer(sam):
+    """Timers around asynchronous CUDA work must wait for it; on CPU a no-op."""
+    dev = next(sam.parameters()).device
+    return (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else (lambda: None)
 
 
 def rss_mib() -> float:
@@ -128,11 +147,12 @@ def decode_frames(video: Path, count: int, start: int = 0) -> list[np.ndarray]:
     return out
 
 
-def make_model(image_size: int, dtype: str = "fp32", seed: int = 0, gains=DISCRIMINATIVE_GAINS):
+def make_model(image_size: int, dtype: str = "fp32", seed: int = 0, gains=DISCRIMINATIVE_GAINS,
+               device: str = "cpu", compile: bool = False):
     from vos_service.engine.model import ModelSpec, build_model
 
-    return scale_weights(build_model(ModelSpec(TINY, random_init_seed=seed, image_size=image_size, dtype=dtype)),
-                         gains)
+    spec = ModelSpec(TINY, random_init_seed=seed, image_size=image_size, dtype=dtype, device=device, compile=compile)
+    return scale_weights(build_model(spec), gains)
 
 
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -177,6 +197,9 @@ def machine_info() -> dict:
     return {
         "cpu_model": cpu, "logical_cpus": os.cpu_count(),
         "cpu_flags": sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}),
+        # what bf16 runs on: AMX tiles (Sapphire Rapids+), AVX-512 BF16 dot products, or neither
+        "cpu_bf16": ("amx" if "amx_bf16" in flags else "avx512_bf16" if "avx512_bf16" in flags else "none"),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "mem_total_mib": mem_total, "python": platform.python_version(),
         "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
         "torch_interop_threads": torch.get_num_interop_threads(), "sam2": version("sam2"),

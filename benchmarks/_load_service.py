@@ -72,8 +72,8 @@ class Probe:
         mgr = self.svc.manager
         orig_open, orig_emit, orig_run = mgr.open, mgr.emit, mgr.worker._run_batch
 
-        def open_(spec, sink):
-            session = orig_open(spec, sink)
+        def open_(spec, sink, *args, **kwargs):
+            session = orig_open(spec, sink, *args, **kwargs)
             orig_offer, sid = session.offer, spec.stream_id
 
             def offer(task):
@@ -97,14 +97,14 @@ class Probe:
                 self.batches.append(b)
                 self._cur = None
 
-        def emit(session, output):
+        def emit(session, output, *args, **kwargs):
             t = time.monotonic()
             rec = None
             if not output.revised and self._cur is not None:
                 rec = {"batch": self._cur, "own_start": self._mark, "emit_start": t, "engine": dict(self._acc)}
                 self._acc.clear()
             try:
-                orig_emit(session, output)
+                orig_emit(session, output, *args, **kwargs)
             finally:
                 if rec is not None:
                     rec["emit_end"] = self._mark = time.monotonic()

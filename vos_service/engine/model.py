@@ -73,6 +73,9 @@ class ModelSpec:
     dtype: str = "fp32"  # fp32 | bf16 (autocast; weights stay fp32)
     image_size: Optional[int] = None  # override the config's image size (multiple of 16)
     extra_overrides: tuple[str, ...] = field(default_factory=tuple)  # more hydra '++model.x=y'
+    # torch.compile (inductor) the image encoder, in place (state_dict keys unchanged). On the
+    # 2-core CPU: ~80 s of start-up for a few per cent (benchmarks/engine_vs_official.py --compile).
+    compile: bool = False
 
     def base_config(self) -> str:
         return ARCHITECTURES[self.config][0] if self.config in ARCHITECTURES else self.config
@@ -148,6 +151,8 @@ def build_model(spec: ModelSpec) -> LoadedModel:
     sam = sam.to(spec.device).eval()
     for p in sam.parameters():
         p.requires_grad_(False)
+    if spec.compile:
+        sam.image_encoder.compile(dynamic=False)  # compiled lazily, on the first frame of each size
     log.info("built %s at %dpx with %s", spec.config, sam.image_size, weights)
     return LoadedModel(sam=sam, spec=spec, weights=weights)
 

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from sam2.modeling.sam2_utils import get_1d_sine_pe
 
+from .attention import FrameQuery, frame_query, memory_attention
 from .memory import MemoryRead
 
 
@@ -78,12 +79,19 @@ def no_memory_features(sam, image: ImageFeatures, batch: int) -> torch.Tensor:
     return x.permute(1, 2, 0).reshape(1, f.size(2), h, w).expand(batch, -1, -1, -1)
 
 
+def image_query(sam, image: ImageFeatures) -> FrameQuery:
+    """The object-independent start of memory attention on this frame (see engine.attention)."""
+    return frame_query(sam.memory_attention, image.feats[-1], image.pos[-1])
+
+
 def memory_conditioned_features(sam, image: ImageFeatures, reads: Sequence[MemoryRead],
-                                maskmem_pos: torch.Tensor) -> torch.Tensor:
+                                maskmem_pos: torch.Tensor, chunk: int,
+                                query: Optional[FrameQuery] = None) -> torch.Tensor:
     """Memory attention for objects whose reads share one signature -> (B, C, H, W).
 
     maskmem_pos: (h*w, C_mem) spatial position encoding of a memory (the same for
-    every memory of this image size).
+    every memory of this image size); chunk: objects per attention call (0 = all);
+    query: this frame's image_query, when the caller shares it between calls.
     """
     B = len(reads)
     C, mem_dim = sam.hidden_dim, sam.mem_dim
@@ -111,9 +119,8 @@ def memory_conditioned_features(sam, image: ImageFeatures, reads: Sequence[Memor
         memory_pos = torch.cat([memory_pos, ptr_pos.to(memory_pos.dtype)], 0)
         num_ptr_tokens = ptrs.size(0)
 
-    feats, pos = image.expanded(B)
-    out = sam.memory_attention(curr=feats[-1:], curr_pos=pos[-1:], memory=memory,
-                               memory_pos=memory_pos, num_obj_ptr_tokens=num_ptr_tokens)
+    query = query or image_query(sam, image)
+    out = memory_attention(sam.memory_attention, query, memory, memory_pos, num_ptr_tokens, chunk)
     h, w = image.sizes[-1]
     return out.permute(1, 2, 0).reshape(B, C, h, w)
 

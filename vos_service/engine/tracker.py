@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from ..io.rle import mask_bbox
 from . import sam_ops
+from .attention import auto_chunk
 from .encoder import ImageEncoder, StageTimer, no_timer
 from .errors import InvalidPromptError, UnknownObjectError
 from .frames import upsample_logits
@@ -36,6 +37,8 @@ class TrackerConfig:
     feature_ring: int = 8  # cached frames a prompt may land on (the latest included)
     max_objects: int = 32  # objects one stream may track
     memory: MemoryConfig = field(default_factory=MemoryConfig)
+    # Objects per memory-attention call; None: by device (engine.attention.auto_chunk), 0: all.
+    attention_chunk: Optional[int] = None
 
 
 @dataclass
@@ -62,6 +65,8 @@ class StreamTracker:
         self.config = replace(config, memory=mem_cfg)
         self.policy = MemoryPolicy(mem_cfg, self.sam.num_maskmem)
         self.ring = FeatureRing(config.feature_ring)
+        chunk = config.attention_chunk
+        self.attention_chunk = auto_chunk(model.device) if chunk is None else chunk
         self.objects: dict[int, TrackedObject] = {}
         self.next_frame = 0
         self._maskmem_pos: Optional[torch.Tensor] = None  # (h*w, C_mem), constant per image size
@@ -161,9 +166,11 @@ class StreamTracker:
         pix = []
         with self.model.autocast():
             with self.timer("memory_attention"):
+                query = sam_ops.image_query(self.sam, slot.image)  # once per frame, for every object
                 for ids in groups.values():  # equal token counts batch into one attention call
                     pix.append(sam_ops.memory_conditioned_features(
-                        self.sam, slot.image, [reads[i] for i in ids], self._maskmem_pos))
+                        self.sam, slot.image, [reads[i] for i in ids], self._maskmem_pos,
+                        self.attention_chunk, query))
                     order.extend(ids)
                 pix_feat = torch.cat(pix, 0) if len(pix) > 1 else pix[0]
             with self.timer("mask_decode"):
@@ -202,7 +209,8 @@ class StreamTracker:
                 pix = sam_ops.no_memory_features(self.sam, slot.image, 1)
             else:
                 read = self.policy.read(obj.memory, slot.frame_index)
-                pix = sam_ops.memory_conditioned_features(self.sam, slot.image, [read], self._maskmem_pos)
+                pix = sam_ops.memory_conditioned_features(self.sam, slot.image, [read], self._maskmem_pos,
+                                                          self.attention_chunk)
             dec = sam_ops.decode(self.sam, pix, slot.image, point_inputs=points, mask_inputs=prev_logits,
                                  multimask=self.sam._use_multimask(is_init, points))
         # Official: the prompted memory is encoded from the low-res output re-expanded to
