@@ -22,7 +22,7 @@ from . import sam_ops
 from .attention import auto_chunk
 from .encoder import ImageEncoder, StageTimer, no_timer
 from .errors import InvalidPromptError, UnknownObjectError
-from .frames import upsample_masks
+from .frames import upsample_logits
 from .memory import MemoryConfig, MemoryEntry, MemoryKind, MemoryPolicy, ObjectMemory
 from .model import LoadedModel
 from .ring import FeatureRing, ObjectFrameState, RingSlot
@@ -257,7 +257,8 @@ class StreamTracker:
             return FrameResult(slot.frame_index, [])
         states = [slot.objects[oid] for oid in ids]
         with self.timer("upsample"):  # to the source size: grows with the camera's resolution
-            masks = upsample_masks(torch.cat([s.low_res for s in states]), slot.height, slot.width)
+            logits = upsample_logits(torch.cat([s.low_res for s in states]), slot.height, slot.width)
+            masks = (logits[:, 0] > 0).cpu().numpy()
         objs = [ObjectResult(obj_id=oid, mask=m, score=s.score, visible=s.score > 0, iou=s.iou,
                              box=mask_bbox(m), revision=s.revision, prompted=s.prompted)
                 for oid, s, m in zip(ids, states, masks)]
