@@ -46,9 +46,6 @@ class VosServicer(pb_grpc.VosServiceServicer):
         self.metrics = metrics
         # cv2.imdecode and the H.264 decoder release the GIL: a few threads decode frames of
         # several streams at once while the loop keeps serving. One stream decodes in order.
-        # They also resize each frame to the model's input (engine.frames.preprocess). Their torch
-        # thread count is left alone: torch.set_num_threads also sets MKL's, which is process-wide,
-        # and would change the worker's matmuls (their speed and their float sums).
         self.pool = ThreadPoolExecutor(max_workers=decode_threads, thread_name_prefix="vos-decode")
         # Set by graceful_stop *before* health turns NOT_SERVING and the manager starts draining
         # (in a thread, a moment later): from then on no new stream or frame is taken.

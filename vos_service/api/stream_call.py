@@ -33,7 +33,7 @@ import time
 from collections import deque
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, AsyncIterator, Callable, Optional
+from typing import AsyncIterator, Callable, Optional
 
 import grpc
 import numpy as np
@@ -47,9 +47,6 @@ from ..runtime.types import CloseReason, DropReason
 from . import convert, errors
 from .errors import CLIENT_ERRORS, InvalidRequestError
 from .gen.vos.v1 import vos_pb2 as pb
-
-if TYPE_CHECKING:
-    import torch
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +66,6 @@ class _Meta:
     capture_ts: Optional[float]
     received_at: float  # time.monotonic() when the request arrived: latency includes decoding
     prompts: tuple[rt.PromptSpec, ...]
-
-
-@dataclass(frozen=True)
-class _Decoded:
-    """A decoded frame and its model input (made on the decode thread)."""
-
-    rgb: np.ndarray  # (H, W, 3) uint8
-    image: "torch.Tensor"  # (1, 3, S, S) float32
 
 
 @dataclass(frozen=True)
@@ -189,7 +178,7 @@ class FrameStream:
             await asyncio.sleep(0.01)  # lossless: slow the client down instead (flow control)
         try:
             self._check(frame)
-            decoded, prompts = await asyncio.get_running_loop().run_in_executor(self.pool, self._decode, frame)
+            rgb, prompts = await asyncio.get_running_loop().run_in_executor(self.pool, self._decode, frame)
         except CLIENT_ERRORS as e:
             self._reject(frame.index, str(e))
             return
@@ -199,10 +188,10 @@ class FrameStream:
             # Frames come out of the decoder in order, possibly later than their access unit:
             # the n-th frame out takes the n-th access unit's index (none may come out yet).
             self._held.append(meta)
-            if decoded is None:
+            if rgb is None:
                 return
             meta = self._held.popleft()
-        await self._offer(meta, decoded)
+        await self._offer(meta, rgb)
 
     def _check(self, frame: pb.Frame) -> None:
         """O(1) checks, on the loop, before any work proportional to the frame is queued."""
@@ -213,29 +202,23 @@ class FrameStream:
             raise InvalidRequestError(f"frame is {len(frame.data)} bytes, over the limit of {limit} (max_frame_bytes)")
         convert.check_prompt_count(len(frame.prompts), self.settings.streams)
 
-    def _decode(self, frame: pb.Frame) -> tuple[Optional[_Decoded], tuple[rt.PromptSpec, ...]]:
+    def _decode(self, frame: pb.Frame) -> tuple[Optional[np.ndarray], tuple[rt.PromptSpec, ...]]:
         """Pool thread: the frame's prompts (all valid or an error), then bytes -> RGB (None while
-        H.264 holds the frame back) and the model input. Prompts first: a refused prompt costs no
-        image decode."""
+        H.264 holds the frame back). Prompts first: a refused prompt costs no image decode."""
         prompts = convert.prompts_from_proto(frame.prompts, self.spec.height, self.spec.width,
                                              self.settings.streams)
         with self.metrics.stage("frame_decode"):
             rgb = self.decoder.decode(frame.data, frame.width if frame.HasField("width") else None,
                                       frame.height if frame.HasField("height") else None)
-        return (None if rgb is None else self._prepare(rgb)), prompts
+        return rgb, prompts
 
-    def _prepare(self, rgb: np.ndarray) -> _Decoded:
-        with self.metrics.stage("preprocess"):
-            return _Decoded(rgb, self.session.tracker.encoder.model_input(rgb))
-
-    async def _offer(self, meta: _Meta, decoded: _Decoded) -> None:
+    async def _offer(self, meta: _Meta, rgb: np.ndarray) -> None:
         if not self.accepting():
             # Draining for shutdown: frames already queued finish, new ones are refused
             # out loud (the drain would otherwise discard them silently at close).
             self._reject(meta.index, "the service is shutting down", DropReason.SHUTDOWN)
             return
-        task = rt.FrameTask(meta.index, decoded.rgb, meta.capture_ts, meta.received_at, meta.prompts,
-                            image=decoded.image)
+        task = rt.FrameTask(meta.index, rgb, meta.capture_ts, meta.received_at, meta.prompts)
         while not self.session.closed:
             try:
                 space = self.session.offer(task)
@@ -253,15 +236,14 @@ class FrameStream:
         """The client half-closed: decode what H.264 still holds, finish queued frames, close."""
         if self.decoder.format is FrameFormat.H264 and not self.session.closed:
             try:
-                rest = await asyncio.get_running_loop().run_in_executor(
-                    self.pool, lambda: [self._prepare(rgb) for rgb in self.decoder.flush()])
+                rest = await asyncio.get_running_loop().run_in_executor(self.pool, self.decoder.flush)
             except FrameDecodeError as e:
                 rest, reason = [], str(e)
             else:
                 reason = "the h264 decoder returned no frame for this access unit"
-            for decoded in rest:
+            for rgb in rest:
                 if self._held:
-                    await self._offer(self._held.popleft(), decoded)
+                    await self._offer(self._held.popleft(), rgb)
             while self._held:
                 self._reject(self._held.popleft().index, reason)
         while self.settled < self.enqueued and not self.session.closed:

@@ -9,7 +9,7 @@ shared by every frame instead of caching one per frame.
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, ContextManager, Optional, Sequence
+from typing import Callable, ContextManager, Optional
 
 import numpy as np
 import torch
@@ -33,21 +33,11 @@ class ImageEncoder:
         self._pos: Optional[list[torch.Tensor]] = None
 
     @torch.inference_mode()
-    def encode(self, frames: list[np.ndarray],
-               prepared: Optional[Sequence[Optional[torch.Tensor]]] = None) -> list[ImageFeatures]:
-        """uint8 (H, W, 3) RGB frames of any sizes -> one ImageFeatures each, in one encoder pass.
-
-        prepared[i], when given and not None, is frame i's model input already made by
-        frames.preprocess elsewhere (the service's decode threads); the frame is not resized again.
-        """
-        prepared = prepared or [None] * len(frames)
+    def encode(self, frames: list[np.ndarray]) -> list[ImageFeatures]:
+        """uint8 (H, W, 3) RGB frames of any sizes -> one ImageFeatures each, in one encoder pass."""
         with self.timer("preprocess"):  # resize + normalise: grows with the camera's resolution
-            images = torch.cat([self.model_input(f) if p is None else p for f, p in zip(frames, prepared)])
+            images = torch.cat([preprocess(f, self.model.image_size, self.model.device) for f in frames])
         return self.encode_images(images)
-
-    def model_input(self, frame: np.ndarray) -> torch.Tensor:
-        """uint8 (H, W, 3) RGB -> the (1, 3, S, S) float32 model input, on the CPU (thread-safe)."""
-        return preprocess(frame, self.model.image_size)
 
     @torch.inference_mode()
     def encode_images(self, images: torch.Tensor) -> list[ImageFeatures]:

@@ -6,12 +6,9 @@ import enum
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Optional, Union
+from typing import Optional, Union
 
 import numpy as np
-
-if TYPE_CHECKING:
-    import torch
 
 from ..engine.errors import EngineError
 from ..engine.types import FrameResult, Prompt
@@ -73,9 +70,6 @@ class FrameTask:
     capture_ts: Optional[float] = None  # the client's capture time, seconds
     received_at: float = 0.0  # time.monotonic() when the api received it
     prompts: tuple[PromptSpec, ...] = ()  # inline prompts, applied on this frame
-    # The model input (1, 3, S, S) float32 (engine.frames.preprocess), made on the api's decode
-    # thread so the worker does not resize frames one after another; None: the worker makes it.
-    image: Optional["torch.Tensor"] = None
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ class Worker(threading.Thread):
         for _, task in batch:
             metrics.queue_wait.observe(started - task.received_at)
         metrics.encoder_batch.observe(len(batch))
-        features = self.m.encoder.encode([task.rgb for _, task in batch], [task.image for _, task in batch])
+        features = self.m.encoder.encode([task.rgb for _, task in batch])
         for (session, task), image in zip(batch, features):
             if session.closed:
                 continue
