@@ -183,6 +183,13 @@ def print_report(res) -> None:
     for k, v in res["targets"].items():
         print(f"  {k:<40} p50 {v['p50_ms']:6.2f}  p99 {v['p99_ms']:6.2f}  "
               f"{'met' if v['p50_met'] and v['p99_met'] else 'NOT met'}")
+    if "engine_track" in res:
+        e = res["engine_track"]
+        print(f"bare engine track(): {e['before']['track_fps']:.1f} fps before, {e['after']['track_fps']:.1f} after "
+              f"the service runs ({e['before']['per_frame_ms_p50']:.1f} / {e['after']['per_frame_ms_p50']:.1f} ms)")
+    for k, v in res.get("throughput_targets", {}).items():
+        print(f"  {k:<40} {v['value']:6.2f}  {'met' if v['met'] else 'NOT met'}"
+              + ("" if v["uncontended"] else "  (contended)"))
 
 
 def rounded(obj, digits: int = 4):
