@@ -10,6 +10,7 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -22,10 +23,11 @@ VIDEOS = REPO.parent / "shared/data/videos"
 TINY = "configs/sam2.1/sam2.1_hiera_t.yaml"
 
 # Seeded random weights at the default init give masks that barely depend on the prompt
-# or the frame (IoU comparisons would be vacuous). The gains live in engine/reference.py:
+# or the frame (IoU comparisons would be vacuous). The gains live in tests/support/reference.py:
 # scale prompt encoder / mask decoder weights so masks differ between objects and frames.
 # Speed does not depend on the weights' values.
-from vos_service.engine.reference import DISCRIMINATIVE_GAINS, scale_weights  # noqa: E402
+sys.path.insert(0, str(REPO))  # the official predictor's driver is test support: tests/support/reference.py
+from tests.support.reference import DISCRIMINATIVE_GAINS, scale_weights  # noqa: E402
 
 # stage name -> attribute path on a SAM2Base instance (the official predictor is one too)
 STAGES = {
@@ -316,7 +318,7 @@ def mem_engine(p):
 
 def mem_official(p):
     from vos_service.engine.frames import preprocess
-    from vos_service.engine.reference import Official, build_official
+    from tests.support.reference import Official, build_official
     from vos_service.engine.types import Prompt
     base0 = rss_mib()
     frames = decode_frames(Path(p["video"]), p["cycle"])

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _bench_util as U  # noqa: E402
 
 from vos_service.engine.frames import preprocess  # noqa: E402
-from vos_service.engine.reference import Official, build_official  # noqa: E402
+from tests.support.reference import Official, build_official  # noqa: E402
 from vos_service.engine import sam_ops  # noqa: E402
 from vos_service.engine.tracker import StreamTracker, TrackerConfig  # noqa: E402
 from vos_service.engine.types import Prompt  # noqa: E402

@@ -71,7 +71,7 @@ def _build_and_warm(settings, rgb, max_batch: int):
     from vos_service.engine.model import build_model
     from vos_service.engine.tracker import StreamTracker
     from vos_service.engine.types import Prompt
-    from vos_service.model_options import spec_from_settings
+    from vos_service.weights.selection import spec_from_settings
 
     model = build_model(spec_from_settings(settings.model))
     enc = ImageEncoder(model)

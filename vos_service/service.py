@@ -18,7 +18,7 @@ from .config import Settings, SettingsError
 from .console.app import ConsoleServer
 from .engine.model import LoadedModel, ModelSpec, build_model
 from .metrics import Metrics
-from .model_options import spec_from_settings
+from .weights.selection import spec_from_settings
 from .publish.embedded import EmbeddedRedis
 from .runtime.manager import StreamManager
 from .runtime.publishing import RedisStreamsPublisher

@@ -11,7 +11,7 @@ import torch
 from tests.conftest import VIDEOS
 from vos_service.engine.frames import preprocess
 from vos_service.engine.model import LoadedModel, ModelSpec, build_model
-from vos_service.engine.reference import DISCRIMINATIVE_GAINS, scale_weights
+from tests.support.reference import DISCRIMINATIVE_GAINS, scale_weights
 from vos_service.engine.tracker import StreamTracker, TrackerConfig
 
 TINY = "configs/sam2.1/sam2.1_hiera_t.yaml"

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests.engine.factories import make_model, make_tracker, normalised, real_frames
-from vos_service.engine.reference import Official, build_official
+from tests.support.reference import Official, build_official
 from vos_service.engine.types import Prompt
 
 S = 256

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vos_service import eval_cli
+from vos_service.cli import eval as eval_cli
 from vos_service.eval import EvalError, evaluate_dirs, read_mask
 from vos_service.synth import SynthOptions, generate_clip, write_davis, write_palette_png
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from vos_service.engine.model import LoadedModel, ModelSpec, build_model
-from vos_service.engine.shipped import WEIGHTS_DIR
+from vos_service.weights.shipped import WEIGHTS_DIR
 from vos_service.eval.bootstrap import bootstrap
 from vos_service.eval.scores import summarize
 from vos_service.eval.tracking import HeldOutProtocol, correction_gain, repeat_first_frame, score_clips, track_one_click

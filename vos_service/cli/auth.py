@@ -7,8 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from .api.auth import Role, hash_token, load_token_file, new_token
-from .config import IdentitySpec
+from ..api.auth import Role, hash_token, load_token_file, new_token
+from ..config import IdentitySpec
 
 
 def add_subparser(subparsers) -> None:

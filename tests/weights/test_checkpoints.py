@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from vos_service import weights_cli
-from vos_service.engine import checkpoints as ck
+from vos_service.cli import weights as weights_cli
+from vos_service.weights import checkpoints as ck
 
 NAME = "sam2.1_hiera_tiny"
 URL_PATH = f"/092824/{NAME}.pt"

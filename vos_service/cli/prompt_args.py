@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .engine.types import Prompt
+from ..engine.types import Prompt
 
 
 def xy(text: str) -> tuple[float, float]:

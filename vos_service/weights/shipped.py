@@ -15,7 +15,7 @@ from pathlib import Path
 
 from vos_service.engine.errors import ModelConfigError
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+WEIGHTS_DIR = Path(__file__).resolve().parent  # the package data beside this module
 DEFAULT_SHIPPED = "nano"
 
 

@@ -8,8 +8,8 @@ import sys
 
 import redis
 
-from .io.rle import rle_area
-from .publish.schema import EVENTS_KEY, EventMessage, MaskletMessage, masklets_key
+from ..io.rle import rle_area
+from ..publish.schema import EVENTS_KEY, EventMessage, MaskletMessage, masklets_key
 
 
 def add_subparser(subparsers) -> None:

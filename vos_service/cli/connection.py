@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from .client.credentials import Credentials
+from ..client.credentials import Credentials
 
 
 def add_connection_arguments(p: argparse.ArgumentParser) -> None:

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .client.client import VosClient
-from .client_args import add_connection_arguments, credentials_from_args
-from .client.types import Backoff, Closed, Dropped, Reconnecting, Result
-from .io.overlay import VideoWriter, draw_overlay
-from .io.video import iter_video_frames, probe_video
-from .engine.types import Prompt
+from ..client.client import VosClient
+from .connection import add_connection_arguments, credentials_from_args
+from ..client.types import Backoff, Closed, Dropped, Reconnecting, Result
+from ..io.overlay import VideoWriter, draw_overlay
+from ..io.video import iter_video_frames, probe_video
+from ..engine.types import Prompt
 from .prompt_args import add_prompt_arguments, initial_prompts
 
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .engine.tracker import StreamTracker, TrackerConfig
-from .engine.types import FrameResult
-from .io.masklets import MaskletRecord, MaskletWriter
-from .io.overlay import VideoWriter, draw_overlay
-from .io.video import iter_video_frames, probe_video
-from .model_options import add_model_arguments, load_model_from_args
+from ..engine.tracker import StreamTracker, TrackerConfig
+from ..engine.types import FrameResult
+from ..io.masklets import MaskletRecord, MaskletWriter
+from ..io.overlay import VideoWriter, draw_overlay
+from ..io.video import iter_video_frames, probe_video
+from .model_args import add_model_arguments, load_model_from_args
 from .prompt_args import add_prompt_arguments, initial_prompts
 
 

@@ -12,7 +12,7 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
-from vos_service.model_options import add_model_arguments, load_model_from_args
+from vos_service.cli.model_args import add_model_arguments, load_model_from_args
 from vos_service.train.config import TrainConfig
 
 _TUNABLE = ("steps", "image_steps", "image_clips_per_step", "clips_per_step", "frames_per_clip", "max_objects",
@@ -105,7 +105,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _ship(args: argparse.Namespace) -> int:
-    from vos_service.engine.shipped import WEIGHTS_DIR
+    from vos_service.weights.shipped import WEIGHTS_DIR
     from vos_service.eval.tracking import HeldOutProtocol
     from vos_service.train.ship import card_markdown, ship
 

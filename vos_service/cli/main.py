@@ -8,9 +8,10 @@ import sys
 
 import grpc
 
-from . import auth_cli, eval_cli, serve_cli, stream_cli, track_cli, train_cli, watch_cli, weights_cli
-from .config import SettingsError
-from .engine.errors import EngineError
+from . import auth as auth_cli, eval as eval_cli, serve as serve_cli, stream as stream_cli
+from . import track as track_cli, train as train_cli, watch as watch_cli, weights as weights_cli
+from ..config import SettingsError
+from ..engine.errors import EngineError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,5 +43,5 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # pragma: no cover - python -m vos_service.cli runs __main__.py
     sys.exit(main())

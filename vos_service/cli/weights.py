@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vos_service.engine import checkpoints as ck
-from vos_service.engine.shipped import DEFAULT_SHIPPED, shipped_model, shipped_names
+from vos_service.weights import checkpoints as ck
+from vos_service.weights.shipped import DEFAULT_SHIPPED, shipped_model, shipped_names
 
 # Exit codes: 2 also matches argparse's usage errors, because an unknown name
 # or an unreachable server is something the operator fixes, not a crash.

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import argparse
 
-from .config import ModelSettings
-from .engine.checkpoints import resolve_checkpoint
-from .engine.errors import ModelConfigError
-from .engine.model import LoadedModel, ModelSpec, build_model
-from .engine.shipped import DEFAULT_SHIPPED, shipped_model, shipped_names
-
-DEFAULT_CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
+from ..config import ModelSettings
+from ..engine.model import LoadedModel, ModelSpec, build_model
+from ..weights.selection import DEFAULT_CONFIG, spec_from_settings
+from ..weights.shipped import DEFAULT_SHIPPED
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
@@ -40,29 +37,6 @@ def model_spec_from_args(args: argparse.Namespace) -> ModelSpec:
     return spec_from_settings(ModelSettings(config=args.config, checkpoint=checkpoint,
                                             random_weights=args.random_weights, device=args.device or "cpu",
                                             dtype=args.dtype or "fp32", image_size=args.image_size))
-
-
-def spec_from_settings(m: ModelSettings) -> ModelSpec:
-    """Model settings -> what to build. checkpoint: a registry name or a file path."""
-    common = dict(device=m.device, dtype=m.dtype, image_size=m.image_size)
-    if m.checkpoint and m.checkpoint in shipped_names():
-        return _shipped_spec(m.checkpoint, m, common)
-    if m.checkpoint:
-        config, path = resolve_checkpoint(m.checkpoint)  # registry name or file; never downloads
-        return ModelSpec(m.config or config or DEFAULT_CONFIG, checkpoint=path, **common)
-    if m.random_weights is not None:
-        return ModelSpec(m.config or DEFAULT_CONFIG, random_init_seed=m.random_weights, **common)
-    return _shipped_spec(DEFAULT_SHIPPED, m, common)
-
-
-def _shipped_spec(name: str, m: ModelSettings, common: dict) -> ModelSpec:
-    shipped = shipped_model(name)
-    if m.config and m.config != shipped.config:
-        raise ModelConfigError(
-            f"no weights for config {m.config!r}: the shipped model {name!r} is a {shipped.config!r} model. "
-            "Pass --model NAME (an official checkpoint, see `vos-service weights list`), --checkpoint PATH, "
-            "or --random-weights SEED to run with random weights on purpose")
-    return ModelSpec(shipped.config, checkpoint=shipped.weights, **common)
 
 
 def load_model_from_args(args: argparse.Namespace) -> LoadedModel:

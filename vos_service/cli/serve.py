@@ -6,9 +6,9 @@ import asyncio
 import sys
 from pathlib import Path
 
-from .config import Settings
-from .model_options import add_model_arguments
-from .service import Service
+from ..config import Settings
+from .model_args import add_model_arguments
+from ..service import Service
 
 
 def add_subparser(subparsers) -> None:

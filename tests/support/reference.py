@@ -15,7 +15,7 @@ from unittest import mock
 import numpy as np
 import torch
 
-from .model import VIDEO_OVERRIDES, LoadedModel
+from vos_service.engine.model import VIDEO_OVERRIDES, LoadedModel
 
 
 # Seeded random weights at the default init make masks that barely depend on the
