@@ -17,13 +17,15 @@ from __future__ import annotations
 import ipaddress
 import json
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .engine.memory import MemoryConfig
 from .engine.types import PromptedPolicy
+
+if TYPE_CHECKING:  # engine.memory imports torch; a client reads settings without it
+    from .engine.memory import MemoryConfig
 
 MiB = 1024 * 1024
 
@@ -39,7 +41,8 @@ class _Section(BaseModel):
 class ModelSettings(_Section):
     config: Optional[str] = Field(None, description="sam2 config name or 'nano'; default follows the weights")
     checkpoint: Optional[str] = Field(None, description="a registry name (see `weights list`) or a .pt path")
-    random_weights: Optional[int] = Field(None, ge=0, description="seed for RANDOM weights (tests, demos); never implied")
+    random_weights: Optional[int] = Field(None, ge=0,
+                                          description="seed for RANDOM weights (tests, demos); never implied")
     device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?)$", description="cpu | cuda[:N]")
     dtype: Literal["fp32", "bf16"] = Field("fp32", description="fp32 | bf16 (autocast)")
     image_size: Optional[int] = Field(None, ge=64, le=4096, multiple_of=16,
@@ -67,12 +70,15 @@ class StreamSettings(_Section):
                                     description="length of a mask prompt's RLE counts string")
 
     def memory_config(self) -> MemoryConfig:
+        from .engine.memory import MemoryConfig
+
         return MemoryConfig(max_prompted=self.max_prompted, prompted_policy=PromptedPolicy(self.prompted_policy))
 
 
 class SchedulerSettings(_Section):
     max_batch: int = Field(4, ge=1, le=64, description="frames of different streams encoded in one pass")
-    max_wait_ms: float = Field(2.0, ge=0, le=1000, description="(runtime) wait this long for more streams to fill a batch")
+    max_wait_ms: float = Field(2.0, ge=0, le=1000,
+                               description="(runtime) wait this long for more streams to fill a batch")
     batching: bool = Field(True, description="cross-stream encoder batching on/off (benchmarks compare)")
 
 
@@ -131,7 +137,8 @@ class ServerSettings(_Section):
     metrics_port: int = Field(9464, ge=-1, le=65535, description="Prometheus /metrics over HTTP (0 = pick, -1 = off)")
     max_message_bytes: int = Field(32 * MiB, ge=64 * 1024, le=2047 * MiB,
                                    description="gRPC message limit: a 4K JPEG fits with room")
-    drain_timeout_s: float = Field(5.0, ge=0, le=600, description="graceful shutdown: finish in-flight frames this long")
+    drain_timeout_s: float = Field(5.0, ge=0, le=600,
+                                   description="graceful shutdown: finish in-flight frames this long")
     per_stream_metrics: bool = Field(False, description="label metrics with stream ids (unbounded cardinality)")
     replica_id: Optional[str] = Field(None, min_length=1, max_length=128,
                                       description="this replica's name in a fleet (default: host name and pid)")
@@ -215,6 +222,17 @@ class Settings(BaseSettings):
                 raise SettingsError(f"unknown setting {key!r}")
             data[section][name] = value
         return Settings.from_mapping(data)
+
+
+def setting_field(key: str) -> tuple[str, Any]:
+    """(description, default) of a dotted setting: 'server.port' -> ('gRPC port (0 = pick a free one)', 50051)."""
+    section, _, name = key.partition(".")
+    info = Settings.model_fields.get(section)
+    fields = getattr(info.annotation, "model_fields", {}) if info is not None else {}
+    if name not in fields:
+        raise SettingsError(f"unknown setting {key!r}")
+    field = fields[name]
+    return field.description or "", field.get_default(call_default_factory=True)
 
 
 def is_loopback(host: str) -> bool:

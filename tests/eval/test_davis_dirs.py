@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from pathlib import Path
@@ -11,7 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from vos_service.cli import eval as eval_cli
+from vos_service.cli import main
+from vos_service.cli.exit_codes import ExitCode
 from vos_service.eval import EvalError, evaluate_dirs, read_mask
 from vos_service.synth import SynthOptions, generate_clip, write_davis, write_palette_png
 
@@ -65,11 +65,7 @@ def test_missing_predictions(davis_root, tmp_path):
 
 
 def _run_cli(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="vos-service")
-    sub = parser.add_subparsers(dest="command", required=True)
-    eval_cli.add_subparser(sub)
-    args = parser.parse_args(["eval", *argv])
-    return args.func(args)
+    return main(["eval", *argv])
 
 
 def test_cli_prints_table_and_writes_json(davis_root, tmp_path, capsys):
@@ -90,5 +86,5 @@ def test_cli_prints_table_and_writes_json(davis_root, tmp_path, capsys):
 
 
 def test_cli_reports_bad_input(tmp_path, capsys):
-    assert _run_cli(str(tmp_path / "nope"), str(tmp_path)) == eval_cli.EXIT_BAD_INPUT
+    assert _run_cli(str(tmp_path / "nope"), str(tmp_path)) == ExitCode.USAGE
     assert "error:" in capsys.readouterr().err

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import http.server
@@ -15,7 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from vos_service.cli import weights as weights_cli
+from vos_service.cli import main
+from vos_service.cli.exit_codes import ExitCode
 from vos_service.weights import checkpoints as ck
 
 NAME = "sam2.1_hiera_tiny"
@@ -240,10 +240,7 @@ def test_resolve_plain_path(tmp_path: Path) -> None:
 
 
 def _cli(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="vos-service")
-    weights_cli.add_subparser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(list(argv))
-    return args.func(args)
+    return main(list(argv))
 
 
 def test_cli_list_then_download(server, capsys, _cache: Path) -> None:
@@ -265,9 +262,10 @@ def test_cli_download_to_dest_with_progress(server, tmp_path: Path, capsys) -> N
     assert (dest / f"{NAME}.pt").is_file()
 
 
-def test_cli_download_unreachable_exits_2(capsys) -> None:
+def test_cli_download_unreachable_exits_unavailable(capsys) -> None:
     base = f"http://127.0.0.1:{_closed_port()}"
-    assert _cli("weights", "download", NAME, "--base-url", base, "--timeout", "5") == 2
+    # 3, not 2: "try again later" is not "fix the command" (cli/exit_codes.py)
+    assert _cli("weights", "download", NAME, "--base-url", base, "--timeout", "5") == ExitCode.UNAVAILABLE
     err = capsys.readouterr().err
     assert base in err and str(ck.checkpoint_path(NAME)) in err
 

@@ -3,9 +3,7 @@
 Both folders are DAVIS-layout (``<sequence>/<frame:05d>.png``, indexed PNGs of object
 ids); GT_DIR may also be a DAVIS root with ``Annotations/`` inside. Scoring follows the
 DAVIS 2017 semi-supervised toolkit: first and last frames are not scored and the
-global means are over all objects. Wiring, in cli.py::
-
-    eval_cli.add_subparser(sub)
+global means are over all objects. A missing or malformed folder is bad input (exit 2).
 """
 
 from __future__ import annotations
@@ -13,47 +11,43 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from vos_service.eval import DEFAULT_BOUND_TH, EvalError, Report, evaluate_dirs
+from ..eval.metrics import DEFAULT_BOUND_TH
 
-__all__ = ["add_subparser", "format_report", "run"]
+if TYPE_CHECKING:
+    from ..eval import Report
 
-EXIT_OK = 0
-EXIT_BAD_INPUT = 2  # as argparse's usage errors: something the operator fixes
+__all__ = ["configure", "format_report", "run"]
 
 
-def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(
-        "eval", help="DAVIS J&F of predicted masks against ground truth",
-        description="Score DAVIS-layout predicted masks (PRED_DIR/<seq>/<frame>.png) against ground "
-                    "truth with region similarity J and boundary F, as the DAVIS 2017 toolkit does.",
-    )
+def configure(p: argparse.ArgumentParser) -> None:
+    p.description = ("Score DAVIS-layout predicted masks (PRED_DIR/<seq>/<frame>.png) against ground truth with "
+                     "region similarity J and boundary F, as the DAVIS 2017 toolkit does.")
     p.add_argument("pred_dir", metavar="PRED_DIR", type=Path, help="folder of predicted sequence folders")
     p.add_argument("gt_dir", metavar="GT_DIR", type=Path,
                    help="folder of ground-truth sequence folders (or a DAVIS root with Annotations/)")
     p.add_argument("--json", metavar="OUT", type=Path, default=None,
-                   help="also write the full report (per object statistics, per frame J and F) as JSON")
+                   help="also write the full report (per object statistics, per frame J and F) as JSON "
+                        "(default: none)")
     p.add_argument("--sequences", metavar="NAME", nargs="+", default=None,
                    help="score only these sequences (default: every sequence in GT_DIR)")
     p.add_argument("--bound-th", type=float, default=DEFAULT_BOUND_TH,
-                   help="boundary tolerance: fraction of the image diagonal if < 1, else pixels")
+                   help="boundary tolerance: fraction of the image diagonal if < 1, else pixels "
+                        "(default %(default)s)")
     p.set_defaults(func=run)
-    return p
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        report = evaluate_dirs(args.pred_dir, args.gt_dir, sequences=args.sequences, bound_th=args.bound_th)
-    except EvalError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    from ..eval import evaluate_dirs
+
+    report = evaluate_dirs(args.pred_dir, args.gt_dir, sequences=args.sequences, bound_th=args.bound_th)
     print(format_report(report))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report.to_dict(), indent=2, allow_nan=True) + "\n")
-    return EXIT_OK
+    return 0
 
 
 def format_report(report: Report) -> str:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from ..engine.types import Prompt
+if TYPE_CHECKING:  # numpy: only once prompts are made
+    from ..engine.types import Prompt
 
 
 def xy(text: str) -> tuple[float, float]:
@@ -19,19 +21,23 @@ def box(text: str) -> tuple[float, float, float, float]:
     vals = tuple(float(v) for v in text.split(","))
     if len(vals) != 4:
         raise argparse.ArgumentTypeError("a box is X0,Y0,X1,Y1")
-    return vals  # type: ignore[return-value]
+    return vals[0], vals[1], vals[2], vals[3]
 
 
 def add_prompt_arguments(p: argparse.ArgumentParser, boxes_are_objects: bool = True) -> None:
     p.add_argument("--point", type=xy, action="append", default=[], metavar="X,Y",
                    help="a positive click in source pixels (repeat for more clicks)")
-    p.add_argument("--neg", type=xy, action="append", default=[], metavar="X,Y", help="a negative click")
+    p.add_argument("--neg", type=xy, action="append", default=[], metavar="X,Y",
+                   help="a negative click in source pixels (repeatable)")
     p.add_argument("--box", type=box, action="append", default=[], metavar="X0,Y0,X1,Y1",
-                   help="a box; each --box is a further object" if boxes_are_objects else "a box")
+                   help="a box in source pixels; each --box is a further object" if boxes_are_objects
+                   else "a box in source pixels")
 
 
 def initial_prompts(args) -> list[tuple[int, Prompt]]:
     """Clicks make object 1; each --box a further object (ids 2, 3, ... after clicks)."""
+    from ..engine.types import Prompt
+
     prompts: list[tuple[int, Prompt]] = []
     clicks = [(p, 1) for p in args.point] + [(p, 0) for p in args.neg]
     if clicks:

@@ -2,73 +2,79 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 from pathlib import Path
 
-from ..config import Settings
-from .model_args import add_model_arguments
-from ..service import Service
+from .model_args import add_model_arguments, model_overrides
+from .options import add_setting_flag, overrides
+
+# (flag, setting): each flag overrides one setting; help and default come from config.py.
+FLAGS = (("--host", "server.host"), ("--port", "server.port"), ("--metrics-port", "server.metrics_port"),
+         ("--redis-url", "redis.url"), ("--no-redis", "redis.enabled"), ("--console-port", "console.port"),
+         ("--no-console", "console.enabled"), ("--max-streams", "streams.max_streams"),
+         ("--max-objects", "streams.max_objects"), ("--queue-size", "streams.queue_size"),
+         ("--idle-timeout", "streams.idle_timeout_s"), ("--max-batch", "scheduler.max_batch"),
+         ("--max-wait-ms", "scheduler.max_wait_ms"))
+SECURITY_FLAGS = (("--tokens-file", "auth.tokens_file"), ("--tls-cert", "server.tls_cert"),
+                  ("--tls-key", "server.tls_key"), ("--tls-client-ca", "server.tls_client_ca"),
+                  ("--allow-insecure-public", "auth.allow_insecure_public"))
+_SWITCHES = {"--no-redis": (False, "do not publish to Redis"),
+             "--no-console": (False, "do not serve the operator console"),
+             "--allow-insecure-public": (True, None)}
+_TYPES = {"--port": int, "--metrics-port": int, "--console-port": int, "--max-streams": int, "--max-objects": int,
+          "--queue-size": int, "--max-batch": int, "--idle-timeout": float, "--max-wait-ms": float}
 
 
-def add_subparser(subparsers) -> None:
-    p = subparsers.add_parser("serve", help="run the gRPC streaming service",
-                              description="Serve StreamFrames/AddPrompt over gRPC, publish masklets to "
-                                          "Redis Streams, expose Prometheus metrics.")
-    p.add_argument("--settings", type=Path, help="a JSON settings file (sections: model, streams, "
-                                                  "scheduler, redis, server); flags override it")
+def configure(p: argparse.ArgumentParser) -> None:
+    p.description = ("Serve StreamFrames/AddPrompt over gRPC, publish masklets to Redis Streams, expose "
+                     "Prometheus metrics and the operator console. Flags override the settings file, which "
+                     "overrides VOS_<SECTION>__<FIELD> variables.")
+    p.add_argument("--settings", type=Path,
+                   help="a JSON settings file (sections: model, streams, scheduler, redis, server, auth, console); "
+                        "flags override it (default: none, the defaults and VOS_* variables)")
     add_model_arguments(p)
-    p.add_argument("--host", help="gRPC bind address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, help="gRPC port (default 50051; 0 picks one)")
-    p.add_argument("--metrics-port", type=int, help="Prometheus port (default 9464; -1 off)")
-    p.add_argument("--redis-url", help="redis://host:port (default: start an embedded redis-server)")
-    p.add_argument("--no-redis", action="store_true", help="do not publish to Redis")
-    p.add_argument("--console-port", type=int, help="operator console HTTP port (default 8080; 0 picks one)")
-    p.add_argument("--no-console", action="store_true", help="do not serve the operator console")
-    p.add_argument("--max-streams", type=int)
-    p.add_argument("--max-objects", type=int)
-    p.add_argument("--queue-size", type=int)
-    p.add_argument("--idle-timeout", type=float)
-    p.add_argument("--max-batch", type=int, help="frames of different streams per encoder pass")
-    p.add_argument("--max-wait-ms", type=float, help="how long to wait to fill an encoder batch")
-    sec = p.add_argument_group("security (README: Security)")
-    sec.add_argument("--tokens-file", help="JSON identities (`vos-service auth token`); turns auth on")
-    sec.add_argument("--tls-cert", help="PEM server certificate: gRPC over TLS")
-    sec.add_argument("--tls-key", help="PEM key of --tls-cert")
-    sec.add_argument("--tls-client-ca", help="PEM CA: require client certificates signed by it")
-    sec.add_argument("--allow-insecure-public", action="store_true",
-                     help="serve a non-loopback --host with no identities (anyone may do anything)")
+    service = p.add_argument_group("service")
+    for flag, key in FLAGS:
+        _add(service, flag, key)
+    security = p.add_argument_group("security (README: Security)")
+    for flag, key in SECURITY_FLAGS:
+        _add(security, flag, key)
     p.set_defaults(func=run)
 
 
-def settings_from_args(args) -> Settings:
+def _add(group, flag: str, key: str) -> None:
+    if flag in _SWITCHES:
+        const, text = _SWITCHES[flag]
+        add_setting_flag(group, flag, key, const=const, help=text)
+    else:
+        add_setting_flag(group, flag, key, type=_TYPES.get(flag, str))
+
+
+def settings_from_args(args: argparse.Namespace):
+    from ..config import Settings
+
     base = Settings.from_file(args.settings) if args.settings else Settings.from_mapping({})  # + VOS_* env
-    return base.with_overrides({
-        "model.config": args.config, "model.checkpoint": args.model or args.checkpoint,
-        "model.random_weights": args.random_weights, "model.device": args.device, "model.dtype": args.dtype,
-        "model.image_size": args.image_size, "server.host": args.host, "server.port": args.port,
-        "server.metrics_port": args.metrics_port, "redis.url": args.redis_url,
-        "redis.enabled": False if args.no_redis else None, "console.port": args.console_port,
-        "console.enabled": False if args.no_console else None, "streams.max_streams": args.max_streams,
-        "streams.max_objects": args.max_objects, "streams.queue_size": args.queue_size,
-        "streams.idle_timeout_s": args.idle_timeout, "scheduler.max_batch": args.max_batch,
-        "scheduler.max_wait_ms": args.max_wait_ms, "auth.tokens_file": args.tokens_file,
-        "server.tls_cert": args.tls_cert, "server.tls_key": args.tls_key, "server.tls_client_ca": args.tls_client_ca,
-        "auth.allow_insecure_public": True if args.allow_insecure_public else None})
+    return base.with_overrides({**model_overrides(args), **overrides(args, FLAGS + SECURITY_FLAGS)})
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
+    from ..service import Service
+
     settings = settings_from_args(args)
 
     async def main() -> None:
         service = Service(settings)
         ep = await service.start()
+        model = service.model
+        assert model is not None  # start() built it
         if ep.console_port is not None:
             print(f"vos-service: console at http://{settings.console.host}:{ep.console_port}/", file=sys.stderr,
                   flush=True)
         print(f"vos-service: gRPC on {settings.server.host}:{ep.grpc_port}, metrics on "
               f"{'off' if ep.metrics_port is None else ep.metrics_port}, Redis {ep.redis_url or 'off'}; "
-              f"model {service.model.spec.config} ({service.model.weights})", file=sys.stderr, flush=True)
+              f"model {model.spec.config} ({model.weights})", file=sys.stderr, flush=True)
         await service.run_until_signal()
 
     asyncio.run(main())

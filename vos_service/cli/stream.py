@@ -1,57 +1,44 @@
-"""`vos-service stream SOURCE` (a camera client) and `vos-service prompt` (an operator's correction).
+"""`vos-service stream SOURCE`: a camera client.
 
-stream: decodes a video file, webcam or RTSP/HTTP URL with PyAV and streams it
-to the service at its native rate (a live camera) or as fast as possible,
-printing one line per result and optionally writing an overlay video.
+Decodes a video file, webcam or RTSP/HTTP URL with PyAV and streams it to the service
+at its native rate (a live camera) or as fast as possible, printing one line per result
+and optionally writing an overlay video.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
-from ..client.client import VosClient
 from .connection import add_connection_arguments, credentials_from_args
-from ..client.types import Backoff, Closed, Dropped, Reconnecting, Result
-from ..io.overlay import VideoWriter, draw_overlay
-from ..io.video import iter_video_frames, probe_video
-from ..engine.types import Prompt
 from .prompt_args import add_prompt_arguments, initial_prompts
 
 
-def add_subparsers(subparsers) -> None:
-    p = subparsers.add_parser("stream", help="stream a video file, webcam or URL to the service")
+def configure(p: argparse.ArgumentParser) -> None:
+    p.description = __doc__.split("\n\n")[1].replace("\n", " ")
     p.add_argument("source", help="video file, /dev/videoN, rtsp:// or http:// URL")
     add_connection_arguments(p)
-    p.add_argument("--stream-id", default="cam-1")
+    p.add_argument("--stream-id", default="cam-1", help="the stream's id on the service (default %(default)s)")
     p.add_argument("--mode", choices=["live", "lossless"], default=None,
                    help="live drops when the service falls behind (default for --realtime); "
                         "lossless pushes back (default otherwise)")
     p.add_argument("--realtime", action="store_true", help="send at the source's native frame rate")
-    p.add_argument("--max-frames", type=int, default=None)
-    p.add_argument("--out", type=Path, default=None, help="write an overlay video of the results")
+    p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames (default: all)")
+    p.add_argument("--out", type=Path, default=None, help="write an overlay video of the results (default: none)")
     p.add_argument("--no-reconnect", action="store_true",
                    help="end when the server goes away, instead of re-opening the stream with backoff "
                         "(a fleet resumes it on another replica: README, Deploy)")
     add_prompt_arguments(p)
-    p.set_defaults(func=run_stream)
-
-    q = subparsers.add_parser("prompt", help="add or correct an object on a running stream")
-    add_connection_arguments(q)
-    q.add_argument("--stream-id", required=True)
-    q.add_argument("--obj-id", type=int, required=True)
-    q.add_argument("--frame", type=int, default=None, help="a cached frame index (default: the latest)")
-    q.add_argument("--keep-previous", action="store_true", help="add to the frame's earlier clicks")
-    add_prompt_arguments(q, boxes_are_objects=False)
-    q.set_defaults(func=run_prompt)
+    p.set_defaults(func=run)
 
 
 async def _frames(args, fps: float):
     """(index, rgb, capture_ts), paced at the source rate with --realtime."""
+    from ..io.video import iter_video_frames
+
     t0 = time.monotonic()
     for f in iter_video_frames(args.source, max_frames=args.max_frames):
         ts = f.pts_seconds if f.pts_seconds is not None else f.index / fps
@@ -60,7 +47,14 @@ async def _frames(args, fps: float):
         yield (f.index, f.rgb, ts)
 
 
-def run_stream(args) -> int:
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..client.client import VosClient
+    from ..client.types import Backoff, Closed, Dropped, Reconnecting, Result
+    from ..io.overlay import VideoWriter, draw_overlay
+    from ..io.video import probe_video
+
     info = probe_video(args.source)
     fps = float(info.fps or 30)
     mode = args.mode or ("live" if args.realtime else "lossless")
@@ -104,28 +98,6 @@ def run_stream(args) -> int:
             writer.close()
         dt = time.monotonic() - t0
         print(f"{received} results, {dropped} dropped, {received / max(dt, 1e-9):.2f} frames/s", file=sys.stderr)
-        return 0
-
-    return asyncio.run(main())
-
-
-def run_prompt(args) -> int:
-    clicks = [(p, 1) for p in args.point] + [(p, 0) for p in args.neg]
-    if not clicks and len(args.box) != 1:
-        print("error: give clicks (--point/--neg) and/or one --box", file=sys.stderr)
-        return 2
-    prompt = Prompt(points=np.asarray([c[0] for c in clicks], np.float32).reshape(-1, 2) if clicks else None,
-                    labels=np.asarray([c[1] for c in clicks], np.int32) if clicks else None,
-                    box=args.box[0] if args.box else None)
-
-    async def main() -> int:
-        async with VosClient(args.server, credentials=credentials_from_args(args)) as client:
-            results = await client.add_prompt(args.stream_id, args.obj_id, prompt, frame_index=args.frame,
-                                              clear_previous=not args.keep_previous)
-        for r in results:
-            m = r.by_id().get(args.obj_id)
-            print(f"frame {r.frame_index}: obj {args.obj_id} revision {m.revision if m else '-'} box "
-                  f"{m.box if m else None}")
         return 0
 
     return asyncio.run(main())

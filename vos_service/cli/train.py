@@ -12,20 +12,21 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
-from vos_service.cli.model_args import add_model_arguments, load_model_from_args
-from vos_service.train.config import TrainConfig
+from ..train.config import TrainConfig
+from .exit_codes import CliError
+from .model_args import add_model_arguments, load_model_from_args
+from .options import add_parser
 
 _TUNABLE = ("steps", "image_steps", "image_clips_per_step", "clips_per_step", "frames_per_clip", "max_objects",
             "correction_points", "seed", "lr", "warmup_steps", "focal_alpha", "checkpoint_every", "log_every",
             "threads", "val_every", "val_clips")
 
 
-def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("train", help="train a SAM 2 model on synthetic video, or ship a trained one",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def configure(p: argparse.ArgumentParser) -> None:
+    p.description, p.formatter_class = __doc__, argparse.RawDescriptionHelpFormatter
     actions = p.add_subparsers(dest="train_command", required=True, metavar="{run,ship,eval,card}")
-    run = actions.add_parser("run", help="start or resume a training run (resumes if RUN_DIR/last.pt exists)")
-    run.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    run = add_parser(actions, "run", help="start or resume a training run (resumes if RUN_DIR/last.pt exists)")
+    run.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run's folder (checkpoints, log)")
     defaults = TrainConfig()
     types = {f.name: f.type for f in fields(TrainConfig)}
     for name in _TUNABLE:
@@ -35,36 +36,39 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
     run.add_argument("--arch", default=None, help=f"architecture (default {defaults.arch})")
     run.add_argument("--init-from", default=None, metavar="WEIGHTS",
                      help="fine-tune: a fresh run starts from these weights (e.g. the shipped "
-                          "vos_service/weights/nano.pt) instead of a random init")
-    run.add_argument("--until", type=int, default=None, help="stop at this step (the schedule still spans --steps)")
-    run.add_argument("--workers", type=int, default=1, help="data generation processes (0 = in the trainer)")
-    run.add_argument("--no-progress", action="store_true")
+                          "vos_service/weights/nano.pt) instead of a random init (default: none, random)")
+    run.add_argument("--until", type=int, default=None,
+                     help="stop at this step (the schedule still spans --steps; default: --steps)")
+    run.add_argument("--workers", type=int, default=1,
+                     help="data generation processes (0 = in the trainer; default %(default)s)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(func=_run)
 
-    sh = actions.add_parser("ship", help="export RUN_DIR's weights into the package and measure them")
-    sh.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    sh.add_argument("--name", default="nano")
-    sh.add_argument("--out-dir", type=Path, default=None, help="default: the package's weights folder")
-    sh.add_argument("--clips", type=int, default=100, help="held-out clips to evaluate on")
+    sh = add_parser(actions, "ship", help="export RUN_DIR's weights into the package and measure them")
+    sh.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the training run to ship")
+    sh.add_argument("--name", default="nano", help="the shipped model's name (default %(default)s)")
+    sh.add_argument("--out-dir", type=Path, default=None, help="where to write (default: the package's weights folder)")
+    sh.add_argument("--clips", type=int, default=100, help="held-out clips to evaluate on (default %(default)s)")
     sh.add_argument("--force", action="store_true", help="ship even if it does not beat the current card")
     sh.set_defaults(func=_ship)
 
-    ev = actions.add_parser("eval", help="score any model on the held-out synthetic test set (one click, J&F)")
+    ev = add_parser(actions, "eval", help="score any model on the held-out synthetic test set (one click, J&F)")
     add_model_arguments(ev)
-    ev.add_argument("--clips", type=int, default=100, help="held-out clips to evaluate on")
-    ev.add_argument("--json", type=Path, default=None, help="also write the numbers (and failure cases) here")
+    ev.add_argument("--clips", type=int, default=100, help="held-out clips to evaluate on (default %(default)s)")
+    ev.add_argument("--json", type=Path, default=None,
+                    help="also write the numbers (and failure cases) here (default: none)")
     ev.set_defaults(func=_eval)
 
-    cd = actions.add_parser("card", help="re-measure a shipped model's card (same weights, e.g. more clips)")
-    cd.add_argument("--name", default="nano")
-    cd.add_argument("--clips", type=int, default=100, help="held-out clips to evaluate on")
+    cd = add_parser(actions, "card", help="re-measure a shipped model's card (same weights, e.g. more clips)")
+    cd.add_argument("--name", default="nano", help="the shipped model (default %(default)s)")
+    cd.add_argument("--clips", type=int, default=100, help="held-out clips to evaluate on (default %(default)s)")
     cd.set_defaults(func=_card)
-    return p
 
 
 def _card(args: argparse.Namespace) -> int:
     from vos_service.eval.tracking import HeldOutProtocol
-    from vos_service.train.ship import card_markdown, rescore
+    from vos_service.train.ship import rescore
+    from vos_service.weights.cards import card_markdown
 
     print(card_markdown(rescore(args.name, protocol=HeldOutProtocol(clips=args.clips))))
     return 0
@@ -76,8 +80,8 @@ def _run(args: argparse.Namespace) -> int:
     given = {k: getattr(args, k) for k in _TUNABLE + ("arch", "init_from") if getattr(args, k) is not None}
     resuming = (args.run_dir / CHECKPOINT).is_file()
     if resuming and set(given) - {"steps"}:
-        raise SystemExit(f"error: {args.run_dir} holds a run; only --steps may change on resume "
-                         f"(got {sorted(set(given) - {'steps'})})")
+        raise CliError(f"{args.run_dir} holds a run; only --steps may change on resume "
+                       f"(got {sorted(set(given) - {'steps'})})")
     cfg = TrainConfig(**given) if not resuming else (TrainConfig(steps=given["steps"]) if "steps" in given else None)
     trainer = Trainer(args.run_dir, cfg)
     print(f"{'resuming' if resuming else 'starting'} {args.run_dir} at step {trainer.step} of {trainer.cfg.steps}")
@@ -105,17 +109,13 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _ship(args: argparse.Namespace) -> int:
-    from vos_service.weights.shipped import WEIGHTS_DIR
     from vos_service.eval.tracking import HeldOutProtocol
-    from vos_service.train.ship import card_markdown, ship
+    from vos_service.train.ship import ship
+    from vos_service.weights.cards import card_markdown
+    from vos_service.weights.shipped import WEIGHTS_DIR
 
-    from vos_service.train.ship import ShipRefused
-
-    try:
-        card = ship(args.run_dir, args.name, args.out_dir or WEIGHTS_DIR, HeldOutProtocol(clips=args.clips),
-                    force=args.force)
-    except ShipRefused as e:
-        raise SystemExit(f"error: {e}") from None
+    card = ship(args.run_dir, args.name, args.out_dir or WEIGHTS_DIR, HeldOutProtocol(clips=args.clips),
+                force=args.force)  # ShipRefused: exit code REFUSED
     print(json.dumps(card["eval"], indent=2))
     print(card_markdown(card))
     return 0

@@ -1,52 +1,38 @@
 """`vos-service weights {list,download}`: see and fetch the official SAM 2 checkpoints.
 
-Wiring, in cli.py::
-
-    sub = parser.add_subparsers(dest="command", required=True)
-    weights_cli.add_subparser(sub)
-    args = parser.parse_args(argv)
-    return args.func(args)
+Imports no torch: listing is instant, and torch is loaded only to verify a download.
+Errors (not downloadable, a corrupt file) map to exit codes in exit_codes.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 
-from vos_service.weights import checkpoints as ck
-from vos_service.weights.shipped import DEFAULT_SHIPPED, shipped_model, shipped_names
-
-# Exit codes: 2 also matches argparse's usage errors, because an unknown name
-# or an unreachable server is something the operator fixes, not a crash.
-EXIT_OK = 0
-EXIT_BAD_FILE = 1
-EXIT_UNAVAILABLE = 2
+from ..weights import checkpoints as ck
+from ..weights.shipped import DEFAULT_SHIPPED, shipped_model, shipped_names
+from .options import add_parser
 
 
-def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(
-        "weights", help="list or download SAM 2 checkpoints",
-        description="List or download the official SAM 2 / SAM 2.1 checkpoints.",
-    )
+def configure(p: argparse.ArgumentParser) -> None:
+    p.description = "List or download the official SAM 2 / SAM 2.1 checkpoints."
     actions = p.add_subparsers(dest="weights_command", required=True, metavar="{list,download}")
 
-    lst = actions.add_parser("list", help="show known checkpoints and whether each is cached")
+    lst = add_parser(actions, "list", help="show known checkpoints and whether each is cached")
     lst.add_argument("--dest", metavar="DIR", default=None,
                      help=f"directory to look in (default: ${ck.CACHE_ENV} or ~/.cache/vos_service/checkpoints)")
 
-    dl = actions.add_parser("download", help="download (or resume) a checkpoint")
+    dl = add_parser(actions, "download", help="download (or resume) a checkpoint")
     dl.add_argument("name", choices=[c.name for c in ck.list_checkpoints()], metavar="NAME",
                     help="checkpoint name, see `weights list`")
     dl.add_argument("--dest", metavar="DIR", default=None, help="directory to write to (default: the cache)")
     dl.add_argument("--base-url", default=None,
                     help=f"mirror to download from (default: ${ck.BASE_URL_ENV} or {ck.DEFAULT_BASE_URL})")
     dl.add_argument("--timeout", type=float, default=ck.DEFAULT_TIMEOUT_S,
-                    help="seconds to wait on any one socket operation")
+                    help="seconds to wait on any one socket operation (default %(default)s)")
     dl.add_argument("--force", action="store_true", help="download again even if the file exists")
     dl.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
 
     p.set_defaults(func=run)
-    return p
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,18 +59,11 @@ def _list(args: argparse.Namespace) -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
-    return EXIT_OK
+    return 0
 
 
 def _download(args: argparse.Namespace) -> int:
-    try:
-        path = ck.download(args.name, dest_dir=args.dest, progress=args.progress,
-                           timeout=args.timeout, base_url=args.base_url, force=args.force)
-    except (ck.CheckpointUnavailableError, ck.UnknownCheckpointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
-    except ck.CheckpointVerificationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_FILE
+    path = ck.download(args.name, dest_dir=args.dest, progress=args.progress,
+                       timeout=args.timeout, base_url=args.base_url, force=args.force)
     print(path)
-    return EXIT_OK
+    return 0

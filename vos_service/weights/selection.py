@@ -8,33 +8,43 @@ network, so fetching is an explicit step (``vos-service weights download``).
 
 from __future__ import annotations
 
-from ..config import ModelSettings
+from typing import TYPE_CHECKING
+
 from ..engine.errors import ModelConfigError
-from ..engine.model import ModelSpec
 from .checkpoints import resolve_checkpoint
 from .shipped import DEFAULT_SHIPPED, shipped_model, shipped_names
+
+if TYPE_CHECKING:  # engine.model imports torch: only once a spec is made (the CLI reads DEFAULT_CONFIG)
+    from ..config import ModelSettings
+    from ..engine.model import ModelSpec
 
 DEFAULT_CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
 
 
 def spec_from_settings(m: ModelSettings) -> ModelSpec:
     """Model settings -> what to build. checkpoint: a registry name or a file path."""
-    common = dict(device=m.device, dtype=m.dtype, image_size=m.image_size)
+    from ..engine.model import ModelSpec
+
     if m.checkpoint and m.checkpoint in shipped_names():
-        return _shipped_spec(m.checkpoint, m, common)
+        return _shipped_spec(m.checkpoint, m)
     if m.checkpoint:
         config, path = resolve_checkpoint(m.checkpoint)  # registry name or file; never downloads
-        return ModelSpec(m.config or config or DEFAULT_CONFIG, checkpoint=path, **common)
+        return ModelSpec(m.config or config or DEFAULT_CONFIG, checkpoint=path, device=m.device, dtype=m.dtype,
+                         image_size=m.image_size)
     if m.random_weights is not None:
-        return ModelSpec(m.config or DEFAULT_CONFIG, random_init_seed=m.random_weights, **common)
-    return _shipped_spec(DEFAULT_SHIPPED, m, common)
+        return ModelSpec(m.config or DEFAULT_CONFIG, random_init_seed=m.random_weights, device=m.device,
+                         dtype=m.dtype, image_size=m.image_size)
+    return _shipped_spec(DEFAULT_SHIPPED, m)
 
 
-def _shipped_spec(name: str, m: ModelSettings, common: dict) -> ModelSpec:
+def _shipped_spec(name: str, m: ModelSettings) -> ModelSpec:
+    from ..engine.model import ModelSpec
+
     shipped = shipped_model(name)
     if m.config and m.config != shipped.config:
         raise ModelConfigError(
             f"no weights for config {m.config!r}: the shipped model {name!r} is a {shipped.config!r} model. "
             "Pass --model NAME (an official checkpoint, see `vos-service weights list`), --checkpoint PATH, "
             "or --random-weights SEED to run with random weights on purpose")
-    return ModelSpec(shipped.config, checkpoint=shipped.weights, **common)
+    return ModelSpec(shipped.config, checkpoint=shipped.weights, device=m.device, dtype=m.dtype,
+                     image_size=m.image_size)
