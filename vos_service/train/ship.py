@@ -1,4 +1,4 @@
-"""Turn a training run into a shipped model: weights + a JSON card with its measured scores.
+"""Turn a training run into a shipped model: weights + a JSON card with its measured scores (weights/cards.py).
 
 ``ship`` exports the run's weights into vos_service/weights/<name>.pt, evaluates them
 on the held-out synthetic test set (one click, DAVIS J&F; the repeat-first-frame
@@ -9,7 +9,6 @@ them. The card's ``test_subset`` entry is what tests/train/test_shipped.py check
 from __future__ import annotations
 
 import hashlib
-import json
 import platform
 import time
 from dataclasses import asdict
@@ -19,12 +18,13 @@ import numpy as np
 import torch
 
 from vos_service.engine.model import LoadedModel, ModelSpec, build_model
-from vos_service.weights.shipped import WEIGHTS_DIR
 from vos_service.eval.bootstrap import bootstrap
 from vos_service.eval.scores import summarize
 from vos_service.eval.tracking import HeldOutProtocol, correction_gain, repeat_first_frame, score_clips, track_one_click
 from vos_service.train.export import export_weights
 from vos_service.train.trainer import CHECKPOINT
+from vos_service.weights.cards import read_card, write_card
+from vos_service.weights.shipped import WEIGHTS_DIR
 
 TEST_SUBSET = 4  # the first clips of the held-out set, re-scored by the tests
 
@@ -69,7 +69,7 @@ def ship(run_dir: Path, name: str = "nano", out_dir: Path = WEIGHTS_DIR,
     """Export, measure, and replace ``name`` only if the candidate's held-out J&F beats its card's
     (measured on the same protocol), unless ``force``."""
     weights, card_path = out_dir / f"{name}.pt", out_dir / f"{name}.json"
-    current = json.loads(card_path.read_text()) if card_path.is_file() else None
+    current = read_card(card_path) if card_path.is_file() else None
     if current is not None and not force and current["eval"]["protocol"]["clips"] != protocol.clips:
         raise ShipRefused(f"the current {name} card was scored on {current['eval']['protocol']['clips']} clips, "
                           f"not {protocol.clips}: re-score it first (vos-service train card --clips {protocol.clips})")
@@ -90,57 +90,15 @@ def ship(run_dir: Path, name: str = "nano", out_dir: Path = WEIGHTS_DIR,
                      "machine": f"{platform.machine()} CPU, torch threads {torch.get_num_threads()}"},
         "eval": evaluation,
     }
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    write_card(card_path, card)
     return card
 
 
 def rescore(name: str = "nano", out_dir: Path = WEIGHTS_DIR, protocol: HeldOutProtocol = HeldOutProtocol()) -> dict:
     """Re-measure a shipped model's card (same weights, e.g. on more held-out clips)."""
     path = out_dir / f"{name}.json"
-    card = json.loads(path.read_text())
+    card = read_card(path)
     weights = out_dir / card["file"]
     card["eval"] = evaluate_model(build_model(ModelSpec(card["config"], checkpoint=weights)), protocol)
-    path.write_text(json.dumps(card, indent=2) + "\n")
+    write_card(path, card)
     return card
-
-
-def card_markdown(card: dict) -> str:
-    """The card's numbers as the README's model-card table."""
-    t, e = card["training"], card["eval"]
-    cfg, h, b, c, p = t["config"], e["heldout"], e["repeat_first_frame"], e["correction"], e["protocol"]
-    corr = ("no failures to correct" if not c["objects_failed"] else
-            f"{c['objects_failed']} objects lost (J < {c['threshold_J']}); mean J after the failure "
-            f"{c['J_after_without']:.3f} without, {c['J_after_with']:.3f} with one corrective click "
-            f"({c['improved']} of {c['objects_failed']} improved)")
-    rows = [
-        ("architecture", f"SAM 2.1 modules, config `{card['config']}`: {card['params'] / 1e6:.2f} M parameters, "
-                         f"256 px input"),
-        ("weights", f"`vos_service/weights/{card['file']}`, {card['size_bytes'] / 1e6:.1f} MB fp32, "
-                    f"sha256 `{card['sha256'][:16]}...`"),
-        ("training data", f"procedural clips (`vos_service.synth`, seeds < 1,000,000), {cfg['clips_per_step']} "
-                          f"clips x {cfg['frames_per_clip']} frames x 1-{cfg['max_objects']} objects per step"),
-        ("curriculum", f"steps 0-{cfg['image_steps']}: image task, {cfg['image_clips_per_step']} single frames per "
-                       f"step; then {cfg['clips_per_step']} clips x {cfg['frames_per_clip']} frames with memory"),
-        ("recipe", f"sam2 `training` package: SAM2Train + MultiStepMultiMasksAndIous (focal {cfg['loss_mask']:g} "
-                   f"with alpha {cfg['focal_alpha']:g}, dice {cfg['loss_dice']:g}, IoU {cfg['loss_iou']:g}, "
-                   f"occlusion {cfg['loss_class']:g}); "
-                   f"clicks p={cfg['prob_point_input']}, boxes p={cfg['prob_box_input']} of those, else masks; "
-                   f"{cfg['correction_points']} correction clicks on up to {cfg['frames_to_correct']} frames; AdamW "
-                   f"lr {cfg['lr']:g}, cosine, {cfg['warmup_steps']} warm-up steps, grad clip {cfg['grad_clip']}"),
-        ("training", f"{t['steps']} steps, {t['train_seconds'] / 3600:.2f} h of compute on {t['machine']}"),
-        ("held-out test", f"{p['clips']} clips (seeds from 1,000,000), {p['num_frames']} frames, "
-                          f"{p['num_objects']} objects, {p['size'][1]}x{p['size'][0]}, {p['prompt']}"),
-        ("J&F (J / F)", f"**{h['J&F']:.3f}** ({h['J']:.3f} / {h['F']:.3f}), J-Recall {h['J-Recall']:.3f}, "
-                        f"J-Decay {h['J-Decay']:.3f}" + _interval(h)),
-        ("repeat-first-frame baseline", f"J&F {b['J&F']:.3f} ({b['J']:.3f} / {b['F']:.3f})"),
-        ("one corrective click", corr),
-        ("speed", f"{h['ms_per_frame']:.0f} ms per frame ({p['num_objects']} objects) on the training machine"),
-    ]
-    return "\n".join(["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
-
-
-def _interval(h: dict) -> str:
-    if "J&F_ci95" not in h:
-        return ""
-    (a, b), (c, d) = h["J&F_ci95"], h["J-Decay_ci95"]
-    return f"; 95 % bootstrap over clips: J&F {a:.3f}-{b:.3f}, J-Decay {c:.3f}-{d:.3f}"

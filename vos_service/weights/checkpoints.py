@@ -309,4 +309,8 @@ def _make_progress(progress: bool | ProgressFn, ckpt: Checkpoint) -> tuple[Progr
                              unit_divisor=1024, desc=ckpt.name))
         bars[0].update(done - bars[0].n)
 
-    return report, lambda: bars and bars[0].close()
+    def close() -> None:
+        if bars:
+            bars[0].close()
+
+    return report, close

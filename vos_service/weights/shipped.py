@@ -9,11 +9,11 @@ the held-out synthetic test set (README: model card).
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from vos_service.engine.errors import ModelConfigError
+from vos_service.weights.cards import read_card
 
 WEIGHTS_DIR = Path(__file__).resolve().parent  # the package data beside this module
 DEFAULT_SHIPPED = "nano"
@@ -39,7 +39,7 @@ def shipped_model(name: str = DEFAULT_SHIPPED, verify: bool = True) -> ShippedMo
     card_path = WEIGHTS_DIR / f"{name}.json"
     if not card_path.is_file():
         raise ModelConfigError(f"no shipped model {name!r} (have: {', '.join(shipped_names()) or 'none'})")
-    card = json.loads(card_path.read_text())
+    card = read_card(card_path)
     weights = WEIGHTS_DIR / card["file"]
     if not weights.is_file():
         raise ModelConfigError(f"shipped model {name!r}: weights file {weights} is missing (broken install?)")

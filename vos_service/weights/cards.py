@@ -1,0 +1,61 @@
+"""A shipped model's card: the JSON beside its weights, and the README's table of it.
+
+A card records the weights' file, sha256 (checked before loading: weights/shipped.py),
+size and parameter count, how they were trained and what they score on the held-out
+synthetic test set (written by ``vos-service train ship`` / ``train card``: train/ship.py).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def read_card(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def write_card(path: Path, card: dict) -> None:
+    Path(path).write_text(json.dumps(card, indent=2) + "\n")
+
+
+def card_markdown(card: dict) -> str:
+    """The card's numbers as the README's model-card table."""
+    t, e = card["training"], card["eval"]
+    cfg, h, b, c, p = t["config"], e["heldout"], e["repeat_first_frame"], e["correction"], e["protocol"]
+    corr = ("no failures to correct" if not c["objects_failed"] else
+            f"{c['objects_failed']} objects lost (J < {c['threshold_J']}); mean J after the failure "
+            f"{c['J_after_without']:.3f} without, {c['J_after_with']:.3f} with one corrective click "
+            f"({c['improved']} of {c['objects_failed']} improved)")
+    rows = [
+        ("architecture", f"SAM 2.1 modules, config `{card['config']}`: {card['params'] / 1e6:.2f} M parameters, "
+                         f"256 px input"),
+        ("weights", f"`vos_service/weights/{card['file']}`, {card['size_bytes'] / 1e6:.1f} MB fp32, "
+                    f"sha256 `{card['sha256'][:16]}...`"),
+        ("training data", f"procedural clips (`vos_service.synth`, seeds < 1,000,000), {cfg['clips_per_step']} "
+                          f"clips x {cfg['frames_per_clip']} frames x 1-{cfg['max_objects']} objects per step"),
+        ("curriculum", f"steps 0-{cfg['image_steps']}: image task, {cfg['image_clips_per_step']} single frames per "
+                       f"step; then {cfg['clips_per_step']} clips x {cfg['frames_per_clip']} frames with memory"),
+        ("recipe", f"sam2 `training` package: SAM2Train + MultiStepMultiMasksAndIous (focal {cfg['loss_mask']:g} "
+                   f"with alpha {cfg['focal_alpha']:g}, dice {cfg['loss_dice']:g}, IoU {cfg['loss_iou']:g}, "
+                   f"occlusion {cfg['loss_class']:g}); "
+                   f"clicks p={cfg['prob_point_input']}, boxes p={cfg['prob_box_input']} of those, else masks; "
+                   f"{cfg['correction_points']} correction clicks on up to {cfg['frames_to_correct']} frames; AdamW "
+                   f"lr {cfg['lr']:g}, cosine, {cfg['warmup_steps']} warm-up steps, grad clip {cfg['grad_clip']}"),
+        ("training", f"{t['steps']} steps, {t['train_seconds'] / 3600:.2f} h of compute on {t['machine']}"),
+        ("held-out test", f"{p['clips']} clips (seeds from 1,000,000), {p['num_frames']} frames, "
+                          f"{p['num_objects']} objects, {p['size'][1]}x{p['size'][0]}, {p['prompt']}"),
+        ("J&F (J / F)", f"**{h['J&F']:.3f}** ({h['J']:.3f} / {h['F']:.3f}), J-Recall {h['J-Recall']:.3f}, "
+                        f"J-Decay {h['J-Decay']:.3f}" + _interval(h)),
+        ("repeat-first-frame baseline", f"J&F {b['J&F']:.3f} ({b['J']:.3f} / {b['F']:.3f})"),
+        ("one corrective click", corr),
+        ("speed", f"{h['ms_per_frame']:.0f} ms per frame ({p['num_objects']} objects) on the training machine"),
+    ]
+    return "\n".join(["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
+
+
+def _interval(h: dict) -> str:
+    if "J&F_ci95" not in h:
+        return ""
+    (a, b), (c, d) = h["J&F_ci95"], h["J-Decay_ci95"]
+    return f"; 95 % bootstrap over clips: J&F {a:.3f}-{b:.3f}, J-Decay {c:.3f}-{d:.3f}"
