@@ -75,9 +75,9 @@ def test_get_stream_shows_counters():
             await s.client.close_stream("cam")
             assert (await collect(call))[-1] == Closed("closed_by_request")
             assert await s.client.list_streams() == []
-            ok = s.metric("vos_grpc_server_handled_total", method="/vos.v1.VosService/GetStream", code="OK")
-            assert ok == 1 and s.metric("vos_grpc_server_handling_seconds_count",
-                                        method="/vos.v1.VosService/GetStream") == 1
+            get_stream = {"grpc_service": "vos.v1.VosService", "grpc_method": "GetStream"}
+            ok = s.metric("vos_grpc_server_handled_total", **get_stream, grpc_code="OK")
+            assert ok == 1 and s.metric("vos_grpc_server_handling_seconds_count", **get_stream) == 1
 
     run(scenario())
 
@@ -128,8 +128,8 @@ def test_malformed_and_impossible_requests_get_the_right_codes():
             blob[100:250, 200:450] = True
             ok = await c.add_prompt("cam", 1, mask=blob)  # a mask prompt goes through as RLE
             assert ok[0].frame_index == 9 and ok[0].masklets[0].prompted
-            assert s.metric("vos_grpc_server_handled_total", method="/vos.v1.VosService/AddPrompt",
-                            code="FAILED_PRECONDITION") == 2
+            assert s.metric("vos_grpc_server_handled_total", grpc_service="vos.v1.VosService",
+                            grpc_method="AddPrompt", grpc_code="FAILED_PRECONDITION") == 2
             call.cancel()
             other.cancel()
 
@@ -175,7 +175,7 @@ def test_health_reflection_and_graceful_shutdown():
             assert events[-1] == Closed("shutdown") and code == grpc.StatusCode.UNAVAILABLE
             assert await collect_status(idle) == ([Opened("idle"), Closed("shutdown")], grpc.StatusCode.UNAVAILABLE)
             await stopping
-            assert s.metric("vos_grpc_server_handled_total", method="/vos.v1.VosService/StreamFrames",
-                            code="UNAVAILABLE") == 3
+            assert s.metric("vos_grpc_server_handled_total", grpc_service="vos.v1.VosService",
+                            grpc_method="StreamFrames", grpc_code="UNAVAILABLE") == 3
 
     run(scenario())

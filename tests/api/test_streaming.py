@@ -7,8 +7,18 @@ import asyncio
 import cv2
 import numpy as np
 
-from tests.api.harness import (CLICK, FRAMES, SMALL, SMALL_CLICK, collect, h264_access_units, model, read_until,
-                               run, serving)
+from tests.api.harness import (
+    CLICK,
+    FRAMES,
+    SMALL,
+    SMALL_CLICK,
+    collect,
+    h264_access_units,
+    model,
+    read_until,
+    run,
+    serving,
+)
 from vos_service.api.gen.vos.v1 import vos_pb2 as pb
 from vos_service.client import Closed, Dropped, Opened, Result, SyncVosClient, encode_frame
 from vos_service.config import StreamSettings
@@ -163,12 +173,12 @@ def test_a_client_that_disconnects_frees_its_stream():
                     break
                 await asyncio.sleep(0.1)
             assert await s.client.list_streams() == [] and s.manager.snapshot() == []
-            method = "/vos.v1.VosService/StreamFrames"
+            method = {"grpc_service": "vos.v1.VosService", "grpc_method": "StreamFrames"}
             for _ in range(50):
-                if s.metric("vos_grpc_server_handled_total", method=method, code="CANCELLED") == 1:
+                if s.metric("vos_grpc_server_handled_total", **method, grpc_code="CANCELLED") == 1:
                     break
                 await asyncio.sleep(0.1)
-            assert s.metric("vos_grpc_server_handled_total", method=method, code="CANCELLED") == 1
+            assert s.metric("vos_grpc_server_handled_total", **method, grpc_code="CANCELLED") == 1
             # the id is free again
             again = await s.client.open_stream("gone", 640, 360)
             assert await again.read() == Opened("gone")

@@ -105,8 +105,8 @@ def test_each_role_is_allowed_and_refused(pki):
                 assert await status_of(viewer.close_stream("cam-1")) == grpc.StatusCode.PERMISSION_DENIED
                 assert await status_of(op.close_stream("anything")) == grpc.StatusCode.OK
                 assert await status_of(cam.close_stream("cam-1")) == grpc.StatusCode.OK
-                assert s.metric("vos_grpc_server_handled_total", method="/vos.v1.VosService/AddPrompt",
-                                code="PERMISSION_DENIED") == 2
+                assert s.metric("vos_grpc_server_handled_total", grpc_service="vos.v1.VosService",
+                                grpc_method="AddPrompt", grpc_code="PERMISSION_DENIED") == 2
             finally:
                 for c in (*clients.values(), nobody, forged):
                     await c.close()

@@ -17,8 +17,8 @@ from tests.api.harness import CLICK, FRAMES, model, run
 from vos_service.client import VosClient
 from vos_service.client.types import Result
 from vos_service.config import Settings
-from vos_service.publish.schema import EVENTS_KEY, EventMessage, MaskletMessage, masklets_key
 from vos_service.io.rle import decode_mask
+from vos_service.publish.schema import EVENTS_KEY, EventMessage, MaskletMessage, masklets_key
 from vos_service.service import Service
 
 
@@ -65,7 +65,8 @@ def test_stream_results_also_in_redis_and_metrics_over_http():
             assert events[:2] == ["stream_opened", "object_added"] and "stream_closed" in events
             # the RPC is counted when its handler returns, just after the client saw the end
             await wait_for(lambda: svc.metrics.registry.get_sample_value(
-                "vos_grpc_server_handled_total", {"method": "/vos.v1.VosService/StreamFrames", "code": "OK"}) == 1)
+                "vos_grpc_server_handled_total",
+                {"grpc_service": "vos.v1.VosService", "grpc_method": "StreamFrames", "grpc_code": "OK"}) == 1)
             body = urllib.request.urlopen(f"http://127.0.0.1:{svc.endpoints.metrics_port}/metrics",
                                           timeout=10).read().decode()
             samples = {line.split(" ")[0]: float(line.split(" ")[1]) for line in body.splitlines()
@@ -76,7 +77,8 @@ def test_stream_results_also_in_redis_and_metrics_over_http():
                 assert samples[f'vos_stage_seconds_count{{stage="{stage}"}}'] >= 7, stage
             assert samples["vos_frame_latency_seconds_count"] == 8
             assert samples["vos_frames_received_total"] == 8 and samples["vos_frames_processed_total"] == 8
-            assert samples['vos_grpc_server_handled_total{code="OK",method="/vos.v1.VosService/StreamFrames"}'] == 1
+            assert samples['vos_grpc_server_handled_total{grpc_code="OK",grpc_method="StreamFrames",'
+                           'grpc_service="vos.v1.VosService"}'] == 1
     run(scenario())
 
 

@@ -1,8 +1,10 @@
 """A server interceptor that records gRPC metrics for every RPC, unary or streaming.
 
-vos_grpc_server_handled_total{method, code} and vos_grpc_server_handling_seconds{method}.
-`method` is the full method name of a *registered* handler (bounded: unknown
-methods are not recorded), `code` the status name (OK, NOT_FOUND, ...).
+vos_grpc_server_handled_total{grpc_service, grpc_method, grpc_code} and
+vos_grpc_server_handling_seconds{grpc_service, grpc_method}: the labels of the usual gRPC
+Prometheus dashboards (go-grpc-prometheus, py-grpc-prometheus). A call to
+/vos.v1.VosService/GetStream is grpc_service "vos.v1.VosService", grpc_method "GetStream";
+only *registered* handlers are recorded (bounded), grpc_code is the status name (OK, NOT_FOUND, ...).
 """
 
 from __future__ import annotations
@@ -27,14 +29,14 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(details)
         if handler is None:
             return None
-        method = details.method
+        method = _split(details.method)
         for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
             behavior = getattr(handler, kind)
             if behavior is not None:
                 return handler._replace(**{kind: self._wrap(method, behavior)})
         return handler
 
-    def _wrap(self, method: str, behavior: Callable) -> Callable:
+    def _wrap(self, method: tuple[str, str], behavior: Callable) -> Callable:
         if inspect.isasyncgenfunction(behavior):  # streams responses with `yield`
             async def stream_behavior(request: Any, context: grpc.aio.ServicerContext):
                 t0 = time.perf_counter()
@@ -67,9 +69,15 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
                 self._record(method, code, t0)
         return behavior_once
 
-    def _record(self, method: str, code: grpc.StatusCode, t0: float) -> None:
-        self.metrics.grpc_handled.labels(method, code.name).inc()
-        self.metrics.grpc_seconds.labels(method).observe(time.perf_counter() - t0)
+    def _record(self, method: tuple[str, str], code: grpc.StatusCode, t0: float) -> None:
+        self.metrics.grpc_handled.labels(*method, code.name).inc()
+        self.metrics.grpc_seconds.labels(*method).observe(time.perf_counter() - t0)
+
+
+def _split(full_method: str) -> tuple[str, str]:
+    """'/vos.v1.VosService/GetStream' -> ('vos.v1.VosService', 'GetStream')."""
+    service, _, method = full_method.lstrip("/").rpartition("/")
+    return service, method
 
 
 def _code(context: grpc.aio.ServicerContext, default: grpc.StatusCode) -> grpc.StatusCode:

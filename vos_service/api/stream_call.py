@@ -39,6 +39,7 @@ import grpc
 import numpy as np
 
 from ..config import Settings
+from ..engine.types import Stage
 from ..io.decode import FrameDecodeError, FrameDecoder, FrameFormat
 from ..metrics import Metrics
 from ..runtime import types as rt
@@ -207,7 +208,7 @@ class FrameStream:
         H.264 holds the frame back). Prompts first: a refused prompt costs no image decode."""
         prompts = convert.prompts_from_proto(frame.prompts, self.spec.height, self.spec.width,
                                              self.settings.streams)
-        with self.metrics.stage("frame_decode"):
+        with self.metrics.stage(Stage.FRAME_DECODE):
             rgb = self.decoder.decode(frame.data, frame.width if frame.HasField("width") else None,
                                       frame.height if frame.HasField("height") else None)
         return rgb, prompts

@@ -106,6 +106,7 @@ class ViewerHub:
         self.ring = ring  # frames a correction may land on: the JPEGs kept per stream
         self.metrics = metrics
         self.viewers: set[Viewer] = set()
+        metrics.console_viewers.set_function(lambda: len(self.viewers))  # read at scrape time
         self._streams: dict[str, _StreamState] = {}
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)
@@ -202,13 +203,11 @@ class ViewerHub:
     def add(self, viewer: Viewer) -> None:
         with self._lock:
             self.viewers.add(viewer)
-        self.metrics.console_viewers.set(len(self.viewers))
 
     def remove(self, viewer: Viewer) -> None:
         with self._lock:
             self.viewers.discard(viewer)
             self._watched = {v.watching for v in self.viewers if v.watching}
-        self.metrics.console_viewers.set(len(self.viewers))
 
     def watch(self, viewer: Viewer, stream_id: Optional[str]) -> None:
         """Event loop: the viewer now watches stream_id; it first gets the frames still kept."""

@@ -18,6 +18,7 @@ from . import sam_ops
 from .frames import preprocess
 from .model import LoadedModel
 from .sam_ops import ImageFeatures
+from .types import Stage
 
 StageTimer = Callable[[str], ContextManager]
 
@@ -35,14 +36,14 @@ class ImageEncoder:
     @torch.inference_mode()
     def encode(self, frames: list[np.ndarray]) -> list[ImageFeatures]:
         """uint8 (H, W, 3) RGB frames of any sizes -> one ImageFeatures each, in one encoder pass."""
-        with self.timer("preprocess"):  # resize + normalise: grows with the camera's resolution
+        with self.timer(Stage.PREPROCESS):  # resize + normalise: grows with the camera's resolution
             images = torch.cat([preprocess(f, self.model.image_size, self.model.device) for f in frames])
         return self.encode_images(images)
 
     @torch.inference_mode()
     def encode_images(self, images: torch.Tensor) -> list[ImageFeatures]:
         """(N, 3, S, S) normalised images (the official predictor's input) -> ImageFeatures."""
-        with self.timer("encode"), self.model.autocast():
+        with self.timer(Stage.ENCODE), self.model.autocast():
             feats = sam_ops.encode_images(self.model.sam, images.to(self.model.device))
         for f in feats:
             if self._pos is None or [p.shape for p in self._pos] != [p.shape for p in f.pos]:

@@ -27,7 +27,7 @@ from .memory import MemoryConfig, MemoryEntry, MemoryKind, MemoryPolicy, ObjectM
 from .model import LoadedModel
 from .ring import FeatureRing, ObjectFrameState, RingSlot
 from .sam_ops import ImageFeatures
-from .types import FrameResult, ObjectResult, Prompt
+from .types import FrameResult, ObjectResult, Prompt, Stage
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ class StreamTracker:
         order: list[int] = []
         pix = []
         with self.model.autocast():
-            with self.timer("memory_attention"):
+            with self.timer(Stage.MEMORY_ATTENTION):
                 query = sam_ops.image_query(self.sam, slot.image)  # once per frame, for every object
                 for ids in groups.values():  # equal token counts batch into one attention call
                     pix.append(sam_ops.memory_conditioned_features(
@@ -173,10 +173,10 @@ class StreamTracker:
                         self.attention_chunk, query))
                     order.extend(ids)
                 pix_feat = torch.cat(pix, 0) if len(pix) > 1 else pix[0]
-            with self.timer("mask_decode"):
+            with self.timer(Stage.MASK_DECODE):
                 dec = sam_ops.decode(self.sam, pix_feat, slot.image, point_inputs=None, mask_inputs=None,
                                      multimask=self.sam._use_multimask(False, None))
-            with self.timer("memory_encode"):
+            with self.timer(Stage.MEMORY_ENCODE):
                 maskmem = self._encode_memory(slot.image, dec.high_res, dec.score, from_prompt=False)
         for i, oid in enumerate(order):
             obj = self.objects[oid]
@@ -256,7 +256,7 @@ class StreamTracker:
         if not ids:
             return FrameResult(slot.frame_index, [])
         states = [slot.objects[oid] for oid in ids]
-        with self.timer("upsample"):  # to the source size: grows with the camera's resolution
+        with self.timer(Stage.UPSAMPLE):  # to the source size: grows with the camera's resolution
             logits = upsample_logits(torch.cat([s.low_res for s in states]), slot.height, slot.width)
             masks = (logits[:, 0] > 0).cpu().numpy()
         objs = [ObjectResult(obj_id=oid, mask=m, score=s.score, visible=s.score > 0, iou=s.iou,

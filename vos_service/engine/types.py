@@ -16,6 +16,26 @@ import numpy as np
 from .errors import InvalidPromptError
 
 
+class Stage(str, enum.Enum):
+    """A timed step of a frame's way through the service: the `stage` label of vos_stage_seconds.
+
+    The engine times its own stages through a timer callback it is given and never learns
+    what records them (runtime passes Metrics.stage).
+    """
+
+    FRAME_DECODE = "frame_decode"  # api: JPEG/PNG/raw/H.264 bytes -> RGB, off the event loop
+    PREPROCESS = "preprocess"  # resize + normalise to the model's input
+    ENCODE = "encode"  # the image encoder, once per frame (batched across streams)
+    MEMORY_ATTENTION = "memory_attention"
+    MASK_DECODE = "mask_decode"
+    MEMORY_ENCODE = "memory_encode"
+    UPSAMPLE = "upsample"  # masks back to the source size
+    PUBLISH = "publish"  # runtime: hand the results to the Redis publisher
+
+    def __str__(self) -> str:  # a label value, a log field: the name the metrics carry
+        return self.value
+
+
 class PromptedPolicy(str, enum.Enum):
     """Which prompted (conditioning) memories stay in a bounded prompted bank."""
 

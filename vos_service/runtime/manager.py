@@ -13,6 +13,7 @@ from ..config import Settings
 from ..engine.encoder import ImageEncoder
 from ..engine.model import LoadedModel
 from ..engine.tracker import StreamTracker, TrackerConfig
+from ..engine.types import Stage
 from ..metrics import Metrics
 from ..publish.schema import MaskletMessage
 from .heap import release_free_memory
@@ -203,7 +204,7 @@ class StreamManager:
     def emit(self, session: StreamSession, output: FrameOutput, rgb: Optional[np.ndarray] = None) -> None:
         """Worker thread: the result goes to the stream's call, to Redis and to the taps (unless it closed)."""
         output.rles  # RLE-encode here, once for gRPC, Redis and the console, never on the event loop
-        with self.metrics.stage("publish"):
+        with self.metrics.stage(Stage.PUBLISH):
             if not session.deliver(output, lambda: self.publisher.masklets(output)):
                 return
         for tap in self._taps:
