@@ -1,4 +1,4 @@
-"""Build, start and stop the gRPC server: VosService, health checking, reflection, metrics.
+"""Build, start and stop the gRPC server: VosService, health checking, reflection (v1 and v1alpha), metrics.
 
 Call these from inside the event loop that will run the server (grpc.aio
 binds to the running loop):
@@ -24,7 +24,6 @@ from typing import Optional
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from ..config import Settings, is_loopback
 from ..metrics import Metrics
@@ -32,6 +31,7 @@ from ..runtime.manager import StreamManager
 from .gen.vos.v1 import vos_pb2 as pb
 from .gen.vos.v1 import vos_pb2_grpc as pb_grpc
 from .interceptor import MetricsInterceptor
+from .reflection import enable_reflection
 from .servicer import VosServicer
 from .tls import server_credentials
 
@@ -65,7 +65,7 @@ def build_server(manager: StreamManager, settings: Settings, metrics: Metrics) -
     pb_grpc.add_VosServiceServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()  # "" (the whole server) starts SERVING
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    enable_reflection((SERVICE_NAME, health.SERVICE_NAME), server)  # grpc.reflection.v1 and v1alpha
     address = f"{cfg.host}:{cfg.port}"
     if cfg.tls_cert:
         port = server.add_secure_port(address, server_credentials(cfg))
