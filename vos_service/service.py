@@ -8,7 +8,7 @@ is started next to the service (embedded), so a fresh machine needs nothing else
 from __future__ import annotations
 
 import logging
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Optional, TypeVar
 
@@ -18,10 +18,10 @@ from .config import Settings, SettingsError
 from .console.app import ConsoleServer
 from .engine.model import LoadedModel, ModelSpec, build_model
 from .metrics import Metrics
-from .weights.selection import spec_from_settings
 from .publish.embedded import EmbeddedRedis
 from .runtime.manager import StreamManager
 from .runtime.publishing import RedisStreamsPublisher
+from .weights.selection import spec_from_settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -36,27 +36,15 @@ class Endpoints:
 
 
 def off_main_thread(fn: Callable[[], T], name: str = "vos-torch-setup") -> T:
-    """Run ``fn`` in a short-lived thread and return its result (or raise its error here).
+    """Run ``fn`` on a one-worker thread pool that is shut down after it; its result or error comes back here.
 
     Why: torch's CPU ops keep a pool of OpenMP threads per calling thread. A pool left
     behind by the main thread competed with the worker thread's and halved the worker's
     speed on a 2-core machine (measured with benchmarks/service_load.py before this fix:
-    55.9 -> 30.2 ms per nano frame). The thread exits, and its pool with it.
+    55.9 -> 30.2 ms per nano frame). The worker thread exits with the executor, and its pool with it.
     """
-    out: dict = {}
-
-    def call() -> None:
-        try:
-            out["value"] = fn()
-        except BaseException as e:  # re-raised on the caller's thread
-            out["error"] = e
-
-    th = threading.Thread(target=call, name=name)
-    th.start()
-    th.join()
-    if "error" in out:
-        raise out["error"]
-    return out["value"]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=name) as pool:
+        return pool.submit(fn).result()
 
 
 class Service:
@@ -99,8 +87,8 @@ class Service:
             from .fleet.lease import StreamLeases
 
             client = redis.Redis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
-            self.manager.leases = StreamLeases(client, replica_name(s.server.replica_id), s.streams.lease_ttl_s,
-                                               on_lost=self.manager.lease_lost)
+            self.manager.leases = StreamLeases(  # type: ignore[assignment]  # StreamManager declares leases = None
+                client, replica_name(s.server.replica_id), s.streams.lease_ttl_s, on_lost=self.manager.lease_lost)
         self.manager.start()
         metrics_port = self.metrics.serve(s.server.metrics_port, s.server.metrics_host, metrics_ssl_context(s.server),
                                           healthy=lambda: self.manager is not None and self.manager.accepting)
@@ -114,6 +102,7 @@ class Service:
         return self.endpoints
 
     async def run_until_signal(self) -> None:
+        assert self.server is not None and self.manager is not None, "start() first"
         await serve_forever(self.server, self.manager, self.settings.server.drain_timeout_s)
         await self._stop_console()
         self._stop_redis()

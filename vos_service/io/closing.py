@@ -1,16 +1,17 @@
-"""A `with`-statement mixin for writers that own a resource and have close()."""
+"""A `with`-statement base for writers that own a resource and have close()."""
 
 from __future__ import annotations
 
+import contextlib
+from abc import abstractmethod
+from typing import Any
 
-class ClosingContext:
-    """`with Writer(...) as w:` closes w on exit, error or not."""
 
-    def close(self) -> None:  # pragma: no cover - every subclass defines it
-        raise NotImplementedError
+class ClosingContext(contextlib.AbstractContextManager):
+    """`with Writer(...) as w:` closes w on exit, error or not (``__enter__`` returns self)."""
 
-    def __enter__(self):
-        return self
+    @abstractmethod
+    def close(self) -> None: ...
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: Any) -> None:
         self.close()

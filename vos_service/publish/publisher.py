@@ -38,11 +38,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Optional, Union, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
-from redis.backoff import NoBackoff
+from redis.backoff import EqualJitterBackoff, NoBackoff
 from redis.retry import Retry
 
 from vos_service.publish.schema import Publishable
@@ -107,7 +107,9 @@ class RedisPublisher:
     maxlen: approximate entries kept per key (``MAXLEN ~``); None = never trim.
     buffer_size: messages that may wait while Redis is slow or down.
     batch_size: the most messages sent in one pipeline round trip.
-    backoff_initial_s / backoff_max_s: reconnect delay, doubling per failure, seconds.
+    backoff_initial_s / backoff_max_s: reconnect delay, doubling per failure up to the cap, seconds;
+    each wait is drawn from its upper half (redis.backoff's equal jitter), so replicas that lost
+    one Redis together do not reconnect in lockstep.
     socket_timeout_s: connect and read timeout of one round trip, seconds.
     on_published(n) / on_dropped(n) / on_failure(): optional hooks, e.g. Prometheus
     counters. They run on the caller's or the sender's thread, so they must be
@@ -131,8 +133,7 @@ class RedisPublisher:
         self._maxlen = maxlen
         self._buffer_size = buffer_size
         self._batch_size = batch_size
-        self._backoff_initial_s = backoff_initial_s
-        self._backoff_max_s = backoff_max_s
+        self._backoff = EqualJitterBackoff(cap=backoff_max_s, base=backoff_initial_s)
         self._on_published, self._on_dropped, self._on_failure = on_published, on_dropped, on_failure
         # No redis-py retries: its default retry sleeps inside the call, and
         # this class owns the backoff (and must be able to stop during it).
@@ -219,7 +220,7 @@ class RedisPublisher:
         redis.RedisError when Redis is unreachable (the caller decides what that means).
         """
         entries = self._client.xrevrange(key, count=1)
-        return dict(entries[0][1]) if entries else None
+        return dict(cast(dict, entries[0][1])) if entries else None  # redis-py's types cannot say which reply
 
     published = property(lambda self: self.stats().published)
     dropped = property(lambda self: self.stats().dropped)
@@ -260,7 +261,7 @@ class RedisPublisher:
     # ---- sender thread -----------------------------------------------------------------
 
     def _run(self) -> None:
-        backoff = self._backoff_initial_s
+        failures = 0  # in a row: the next wait is backoff.compute(failures)
         try:
             while True:
                 batch = self._take_batch()
@@ -277,10 +278,10 @@ class RedisPublisher:
                         self._send_failed(exc.remaining, exc.cause)
                     else:
                         self._send_failed(batch, exc)
-                    self._halt.wait(backoff)
-                    backoff = min(2 * backoff, self._backoff_max_s)
+                    self._halt.wait(self._backoff.compute(failures))
+                    failures = min(failures + 1, 32)  # the cap is reached long before; 2**n must stay a float
                     continue
-                backoff = self._backoff_initial_s
+                failures = 0
         finally:
             self._drop_remaining()
             self._client.close()
@@ -321,7 +322,7 @@ class RedisPublisher:
             if isinstance(payload, int):
                 pipe.pexpire(key, payload)
             else:
-                pipe.xadd(key, payload, maxlen=self._maxlen, approximate=True)
+                pipe.xadd(key, cast(dict, payload), maxlen=self._maxlen, approximate=True)
         # raise_on_error=False: an error reply concerns one message; connection and
         # timeout errors still raise, and the whole batch is sent again.
         results = pipe.execute(raise_on_error=False)
