@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from vos_service.config import Settings, SettingsError
+from vos_service.config import Settings, SettingsError, setting_field
 from vos_service.engine.types import PromptedPolicy
 
 
@@ -69,3 +69,49 @@ def test_identities_from_the_environment_and_the_public_address_rule(monkeypatch
         Settings.from_mapping({"server": {"host": host}})
     with pytest.raises(SettingsError, match="tls_cert and tls_key"):
         Settings.from_mapping({"server": {"tls_cert": "a.pem"}})
+
+
+def _sections():
+    for name, info in Settings.model_fields.items():
+        yield name, info.annotation
+
+
+def test_every_setting_has_a_default_and_a_one_line_description():
+    for section, cls in _sections():
+        for name, field in cls.model_fields.items():
+            key = f"{section}.{name}"
+            description, default = setting_field(key)
+            assert description and "\n" not in description, key
+            assert not field.is_required() and default == getattr(cls(), name), key
+    with pytest.raises(SettingsError, match="unknown setting"):
+        setting_field("server.nope")
+    with pytest.raises(SettingsError, match="unknown setting"):
+        setting_field("nope.port")
+
+
+def test_settings_files_that_cannot_be_read_are_one_error(tmp_path):
+    with pytest.raises(SettingsError, match="cannot read settings file"):
+        Settings.from_file(tmp_path / "missing.json")
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(SettingsError, match="cannot read settings file"):
+        Settings.from_file(broken)
+    listed = tmp_path / "list.json"
+    listed.write_text("[1, 2]")
+    with pytest.raises(SettingsError, match="mapping of sections"):
+        Settings.from_file(listed)
+
+
+def test_the_console_rule_and_metrics_tls():
+    with pytest.raises(SettingsError, match="console.host"):
+        Settings.from_mapping({"console": {"host": "0.0.0.0"}})
+    Settings.from_mapping({"console": {"host": "0.0.0.0", "enabled": False}})  # not served: no exposure
+    Settings.from_mapping({"console": {"host": "0.0.0.0"}, "auth": {"allow_insecure_public": True}})
+    with pytest.raises(SettingsError, match="metrics_tls need"):
+        Settings.from_mapping({"server": {"metrics_tls": True}})
+
+
+def test_reading_settings_imports_no_torch():
+    probe = "import sys, vos_service.config as c; c.Settings(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr

@@ -11,18 +11,16 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from typing import AsyncIterator
 
 import av
-import grpc
 import cv2
+import grpc
 import numpy as np
 
-from functools import lru_cache
-
 from tests.engine.factories import make_nano_model, real_frames
-from vos_service.config import Settings
-from vos_service.metrics import Metrics
+from tests.runtime.factories import make_manager
 from vos_service.api.server import build_server, graceful_stop, start_server
 from vos_service.client import VosClient
 from vos_service.engine.types import Prompt
@@ -43,12 +41,6 @@ def model():
     return make_nano_model()
 
 
-def make_manager(**overrides) -> StreamManager:
-    m = StreamManager(model(), Settings().with_overrides(overrides), Metrics())
-    m.start()
-    return m
-
-
 @dataclass
 class Service:
     client: VosClient
@@ -63,7 +55,7 @@ class Service:
 @contextlib.asynccontextmanager
 async def serving(credentials=None, **overrides) -> AsyncIterator[Service]:
     """overrides: dotted settings, e.g. {'streams.queue_size': 1}; credentials: the client's."""
-    manager = make_manager(**{"server.port": 0, **overrides})
+    manager = make_manager(model=model(), **{"server.port": 0, **overrides})
     server, port = build_server(manager, manager.settings, manager.metrics)
     await start_server(server)
     client = VosClient(f"127.0.0.1:{port}", credentials=credentials)

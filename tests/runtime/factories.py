@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import queue
 from functools import lru_cache
+from typing import Optional
 
 from vos_service.config import Settings
-from vos_service.engine.model import ModelSpec, build_model
+from vos_service.engine.model import LoadedModel, ModelSpec, build_model
 from vos_service.metrics import Metrics
 from vos_service.runtime.manager import StreamManager
 
@@ -16,10 +17,10 @@ def nano_model():
     return build_model(ModelSpec("nano", random_init_seed=0))
 
 
-def make_manager(publisher=None, **overrides) -> StreamManager:
-    """overrides: dotted settings, e.g. {'streams.queue_size': 2}."""
+def make_manager(publisher=None, model: Optional[LoadedModel] = None, **overrides) -> StreamManager:
+    """A started manager; overrides: dotted settings, e.g. {'streams.queue_size': 2}. model: nano_model()."""
     settings = Settings().with_overrides(overrides)
-    m = StreamManager(nano_model(), settings, Metrics(), publisher)
+    m = StreamManager(model or nano_model(), settings, Metrics(), publisher)
     m.start()
     return m
 
