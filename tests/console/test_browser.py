@@ -121,7 +121,8 @@ def colour_pixels(page, rgb, around=None, radius: int = 200) -> int:
                       w = Math.min(c.width - x0, 2 * radius); h = Math.min(c.height - y0, 2 * radius); }
         const d = g.getImageData(x0, y0, w, h).data; let n = 0;
         for (let i = 0; i < d.length; i += 4)
-            if (Math.abs(d[i] - rgb[0]) <= 8 && Math.abs(d[i + 1] - rgb[1]) <= 8 && Math.abs(d[i + 2] - rgb[2]) <= 8) n++;
+            if (Math.abs(d[i] - rgb[0]) <= 8 && Math.abs(d[i + 1] - rgb[1]) <= 8
+                && Math.abs(d[i + 2] - rgb[2]) <= 8) n++;
         return n; }"""
     return page.evaluate(js, [list(rgb), list(around) if around else None, radius])
 

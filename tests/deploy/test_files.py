@@ -15,7 +15,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 from vos_service.config import Settings
@@ -203,7 +202,8 @@ def test_dockerfile_runs_unprivileged_with_a_health_check_and_a_cuda_switch():
                     if ln.strip() and not ln.lstrip().startswith("#")]
     kinds = [i[0] for i in instructions]
     last_stage = kinds[len(kinds) - 1 - kinds[::-1].index("FROM"):]
-    assert "USER" in last_stage and instructions[kinds.index("USER", len(kinds) - len(last_stage))][1].split(":")[0] != "0"
+    user = instructions[kinds.index("USER", len(kinds) - len(last_stage))][1]
+    assert "USER" in last_stage and user.split(":")[0] != "0"
     assert "HEALTHCHECK" in last_stage and "/healthz" in text
     assert re.search(r"^ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu$", text, re.M)
     # The shipped model travels inside the package (package data), so `pip install .` carries it.

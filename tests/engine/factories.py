@@ -9,9 +9,9 @@ import numpy as np
 import torch
 
 from tests.conftest import VIDEOS
+from tests.support.reference import DISCRIMINATIVE_GAINS, scale_weights
 from vos_service.engine.frames import preprocess
 from vos_service.engine.model import LoadedModel, ModelSpec, build_model
-from tests.support.reference import DISCRIMINATIVE_GAINS, scale_weights
 from vos_service.engine.tracker import StreamTracker, TrackerConfig
 
 TINY = "configs/sam2.1/sam2.1_hiera_t.yaml"

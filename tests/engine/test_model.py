@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from tests.engine.factories import make_tracker, real_frames
-from vos_service.weights.checkpoints import list_checkpoints
 from vos_service.engine.errors import ModelConfigError
 from vos_service.engine.model import ModelSpec, build_model
 from vos_service.engine.types import Prompt
+from vos_service.weights.checkpoints import list_checkpoints
 
 CONFIGS = sorted({c.config for c in list_checkpoints()})
 

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from tests.engine.factories import make_model, make_tracker, normalised, real_frames
-from vos_service.engine.errors import (FrameNotAvailableError, InvalidFrameError, InvalidPromptError,
-                                       UnknownObjectError)
+from vos_service.engine.errors import FrameNotAvailableError, InvalidFrameError, InvalidPromptError, UnknownObjectError
 from vos_service.engine.memory import MemoryConfig
 from vos_service.engine.types import Prompt
 

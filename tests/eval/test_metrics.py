@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from vos_service.eval.metrics import (boundary_f, boundary_map, boundary_radius, disk, region_j,
-                                      statistics)
+from vos_service.eval.metrics import boundary_f, boundary_map, boundary_radius, disk, region_j, statistics
 
 
 def square(shape=(64, 64), y=10, x=10, size=10) -> np.ndarray:

@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 
 from vos_service.engine.types import FrameResult, ObjectResult
-from vos_service.eval.tracking import (HeldOutProtocol, center_click, corrective_click, id_map,
-                                       repeat_first_frame, score_clips)
+from vos_service.eval.tracking import (
+    HeldOutProtocol,
+    center_click,
+    corrective_click,
+    id_map,
+    repeat_first_frame,
+    score_clips,
+)
 from vos_service.synth import TEST_SEED_START
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import signal
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -20,8 +20,8 @@ from tests.api.harness import SMALL, SMALL_CLICK, read_until
 from tests.conftest import REPO
 from tests.fuzz.server import ServerProcess
 from vos_service.client import Backoff, Opened, Reconnecting, Result, VosClient
-from vos_service.publish.schema import EVENTS_KEY, EventMessage, MaskletMessage, masklets_key
 from vos_service.publish.embedded import EmbeddedRedis
+from vos_service.publish.schema import EVENTS_KEY, EventMessage, MaskletMessage, masklets_key
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 SHIPPED = REPO / "deploy" / "haproxy" / "haproxy.cfg"
@@ -50,7 +50,8 @@ def local_config(replicas: list[ServerProcess], port: int, console_port: int) ->
     for i, r in enumerate(replicas):
         grpc_port = r.target.rsplit(":", 1)[1]
         text = re.sub(rf"server vos-{i} vos-{i}:50051 check", f"server vos-{i} 127.0.0.1:{grpc_port} check", text)
-        text = re.sub(rf"server vos-{i} vos-{i}:8080 check", f"server vos-{i} {r.console_url.split('//')[1].rstrip('/')} check",
+        console = r.console_url.split("//")[1].rstrip("/")
+        text = re.sub(rf"server vos-{i} vos-{i}:8080 check", f"server vos-{i} {console} check",
                       text)
     assert text.count("127.0.0.1:") == 8, text
     return text
@@ -143,7 +144,7 @@ def test_thirty_streams_spread_and_every_call_reaches_its_replica(fleet):
         async with VosClient(proxy) as c:
             held = await open_streams(c, "cam", 30)
             assert {r for _, r in held.values()} == {"r0", "r1", "r2"}  # spread over all replicas
-            for sid, (call, replica) in held.items():
+            for sid, (_call, replica) in held.items():
                 assert (await c.get_stream(sid)).replica == replica
                 results = await c.add_prompt(sid, 1, SMALL_CLICK)  # NOT_FOUND if it went elsewhere
                 assert results[0].frame_index == 0
@@ -154,7 +155,7 @@ def test_thirty_streams_spread_and_every_call_reaches_its_replica(fleet):
                 again = await c.open_stream(sid, 640, 360)
                 assert isinstance(await again.read(), Opened) and await again.replica() == replica
                 held[sid] = (again, replica)
-            for sid, (call, _) in held.items():
+            for sid in held:
                 await c.close_stream(sid)
             counts = {}
             for r in replicas:  # each replica answers ListStreams for itself only

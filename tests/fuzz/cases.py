@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+
 import cv2
 import numpy as np
 

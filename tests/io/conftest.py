@@ -9,7 +9,6 @@ import pytest
 
 from vos_service.io.video import iter_video_frames
 
-from tests.conftest import VIDEOS as VIDEO_DIR
 
 @pytest.fixture(scope="session")
 def video_dir(videos_dir: Path) -> Path:

@@ -11,12 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.io.test_headers import BitWriter, bits_to_bytes, escape, make_sps, only_size, patch_sof, png_bomb, sps_nal
 from vos_service.io import decode as decode_module
 from vos_service.io.decode import FrameDecodeError, FrameDecoder, FrameFormat
 from vos_service.io.h264_sps import sps_sizes, unescape_rbsp
-
-from tests.io.test_headers import (BitWriter, bits_to_bytes, escape, make_sps, only_size, patch_sof, png_bomb,
-                                   sps_nal)
 
 
 @pytest.fixture(scope="module")

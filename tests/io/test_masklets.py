@@ -51,7 +51,8 @@ def test_round_trip_records_and_dicts(tmp_path: Path) -> None:
     assert frames[2].pts is None and frames[2].objects == ()
 
     r0 = frames[0].objects[0]
-    assert (r0.obj_id, r0.score, r0.visible, r0.iou, r0.box, r0.revision) == (1, 9.5, True, pytest.approx(0.91), (20, 10, 60, 30), 0)
+    assert (r0.obj_id, r0.score, r0.visible, r0.iou, r0.box, r0.revision) == (
+        1, 9.5, True, pytest.approx(0.91), (20, 10, 60, 30), 0)
     np.testing.assert_array_equal(r0.mask, a)
 
     r1, r2 = frames[1].objects

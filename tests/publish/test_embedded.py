@@ -9,10 +9,10 @@ import stat
 import pytest
 import redis
 
+from tests.publish.conftest import KILL_SAFE
 from vos_service.publish import EmbeddedRedis, RedisLaunchError, find_redis_server, start_redis
 from vos_service.publish.embedded import DEFAULT_MAXMEMORY
 from vos_service.publish.redis_conf import DISABLED_COMMANDS
-from tests.publish.conftest import KILL_SAFE
 
 MiB = 1024 * 1024
 

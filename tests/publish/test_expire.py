@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vos_service.publish import RedisPublisher, masklets_key
 from tests.publish.conftest import DEADLINE_S, make_masklet, read_masklets, wait_until
+from vos_service.publish import RedisPublisher, masklets_key
 
 FAST = dict(backoff_initial_s=0.01, backoff_max_s=0.1)
 

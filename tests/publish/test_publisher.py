@@ -11,10 +11,23 @@ import time
 
 import redis
 
-from vos_service.publish import (EVENTS_KEY, EventMessage, EventType, MaskletMessage, ObjectMasklet, RedisPublisher,
-                                 start_redis)
-from tests.publish.conftest import (DEADLINE_S, fill_until_oom, first_of_each_frame, make_masklet, read_masklets,
-                                    wait_until)
+from tests.publish.conftest import (
+    DEADLINE_S,
+    fill_until_oom,
+    first_of_each_frame,
+    make_masklet,
+    read_masklets,
+    wait_until,
+)
+from vos_service.publish import (
+    EVENTS_KEY,
+    EventMessage,
+    EventType,
+    MaskletMessage,
+    ObjectMasklet,
+    RedisPublisher,
+    start_redis,
+)
 
 # Fast reconnects keep the outage tests short; production defaults are 0.05 .. 2 s.
 FAST = dict(backoff_initial_s=0.01, backoff_max_s=0.1)

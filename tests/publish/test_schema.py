@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from vos_service.publish import EVENTS_KEY, EventMessage, EventType, MaskletMessage, ObjectMasklet, masklets_key
 from tests.publish.conftest import make_masklet
+from vos_service.publish import EVENTS_KEY, EventMessage, EventType, MaskletMessage, ObjectMasklet, masklets_key
 
 
 def test_masklet_fields_follow_the_documented_schema():

@@ -10,8 +10,8 @@ import time
 
 import redis
 
-from vos_service.publish import RedisPublisher, masklets_key, start_redis
 from tests.publish.conftest import DEADLINE_S, first_of_each_frame, make_masklet, read_masklets, wait_until
+from vos_service.publish import RedisPublisher, masklets_key, start_redis
 
 FAST = dict(backoff_initial_s=0.01, backoff_max_s=0.1)
 
@@ -62,7 +62,8 @@ def test_repeated_crashes_are_each_restarted(supervised_redis, redis_client, cap
     redis_client.set("k", "v")
     for n in (1, 2, 3):
         os.kill(supervised_redis.pid, signal.SIGKILL)
-        wait_until(lambda: supervised_redis.restarts == n and supervised_redis.running, what=f"restart #{n}")
+        wait_until(lambda: supervised_redis.restarts == n and supervised_redis.running,  # noqa: B023 - called here
+                   what=f"restart #{n}")
         assert redis_client.get("k") == b"v"
     assert caplog.text.count("exited unexpectedly") == 3
     assert "restart #3" in caplog.text

@@ -9,9 +9,22 @@ import pytest
 from tests.engine.factories import real_frames
 from tests.runtime.factories import Collector, make_manager
 from vos_service.engine.types import Prompt
-from vos_service.runtime.types import (CloseReason, DropNotice, DropReason, FrameOutput, FrameTask,
-                                       LimitExceededError, PromptControl, PromptSpec, StreamClosed,
-                                       StreamExistsError, StreamMode, StreamNotFoundError, StreamSpec, StreamState)
+from vos_service.runtime.types import (
+    CloseReason,
+    DropNotice,
+    DropReason,
+    FrameOutput,
+    FrameTask,
+    LimitExceededError,
+    PromptControl,
+    PromptSpec,
+    StreamClosed,
+    StreamExistsError,
+    StreamMode,
+    StreamNotFoundError,
+    StreamSpec,
+    StreamState,
+)
 
 FRAMES = real_frames("01_dog.mp4", count=12, stride=2)
 CLICK = Prompt.from_points([[640, 360]], [1])

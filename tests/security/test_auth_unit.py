@@ -9,8 +9,17 @@ import sys
 
 import pytest
 
-from vos_service.api.auth import (ANONYMOUS, Authenticator, Permission, PermissionDeniedError, Role,
-                                  UnauthenticatedError, hash_token, load_token_file, new_token)
+from vos_service.api.auth import (
+    ANONYMOUS,
+    Authenticator,
+    Permission,
+    PermissionDeniedError,
+    Role,
+    UnauthenticatedError,
+    hash_token,
+    load_token_file,
+    new_token,
+)
 from vos_service.config import AuthSettings, IdentitySpec, SettingsError
 
 

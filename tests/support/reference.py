@@ -17,7 +17,6 @@ import torch
 
 from vos_service.engine.model import VIDEO_OVERRIDES, LoadedModel
 
-
 # Seeded random weights at the default init make masks that barely depend on the
 # prompt or the frame, so a parity check on them could hardly fail. Scaling the
 # prompt encoder and mask decoder weights (and the object-score head once more)

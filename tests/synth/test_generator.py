@@ -9,8 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vos_service.synth import (TEST_SEED_START, Split, SynthOptions, generate_clip, heldout_seeds, split_of,
-                               train_seeds)
+from vos_service.synth import TEST_SEED_START, Split, SynthOptions, generate_clip, heldout_seeds, split_of, train_seeds
 from vos_service.synth.real_patches import POOL_FRAMES
 
 PROCEDURAL = SynthOptions(real_patch_prob=0.0, real_background_prob=0.0, videos_dir=None)

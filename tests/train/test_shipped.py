@@ -10,10 +10,10 @@ import vos_service.weights.shipped as shipped_mod
 from vos_service.config import ModelSettings
 from vos_service.engine.errors import ModelConfigError
 from vos_service.engine.model import build_model
-from vos_service.weights.shipped import WEIGHTS_DIR, shipped_model
 from vos_service.eval.tracking import HeldOutProtocol, repeat_first_frame, score_clips, track_one_click
-from vos_service.weights.selection import spec_from_settings
 from vos_service.train.ship import TEST_SUBSET
+from vos_service.weights.selection import spec_from_settings
+from vos_service.weights.shipped import WEIGHTS_DIR, shipped_model
 
 MAX_BYTES = 20 * 1024 * 1024
 MARGIN = 0.01  # CPU kernels may differ across machines; the card was measured on the same clips

@@ -10,11 +10,21 @@ from typing import NoReturn
 
 import grpc
 
-from ..engine.errors import (FrameNotAvailableError, InvalidFrameError, InvalidPromptError, ModelConfigError,
-                             UnknownObjectError)
+from ..engine.errors import (
+    FrameNotAvailableError,
+    InvalidFrameError,
+    InvalidPromptError,
+    ModelConfigError,
+    UnknownObjectError,
+)
 from ..io.decode import FrameDecodeError
-from ..runtime.types import (LimitExceededError, ShuttingDownError, StreamExistsError, StreamNotFoundError,
-                             UnavailableError)
+from ..runtime.types import (
+    LimitExceededError,
+    ShuttingDownError,
+    StreamExistsError,
+    StreamNotFoundError,
+    UnavailableError,
+)
 from .auth import PermissionDeniedError, UnauthenticatedError
 
 

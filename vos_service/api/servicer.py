@@ -27,9 +27,9 @@ from ..runtime.manager import StreamManager
 from ..runtime.session import StreamSession
 from . import convert, errors
 from .auth import Authenticator, Identity, Permission, PermissionDeniedError
-from .routing import REPLICA_KEY, check_routing, replica_name
 from .gen.vos.v1 import vos_pb2 as pb
 from .gen.vos.v1 import vos_pb2_grpc as pb_grpc
+from .routing import REPLICA_KEY, check_routing, replica_name
 from .stream_call import FrameStream
 
 log = logging.getLogger(__name__)

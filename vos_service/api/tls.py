@@ -33,6 +33,7 @@ def metrics_ssl_context(cfg: ServerSettings) -> Optional[ssl.SSLContext]:
         return None
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    assert cfg.tls_cert and cfg.tls_key  # ServerSettings: metrics_tls needs both
     ctx.load_cert_chain(cfg.tls_cert, cfg.tls_key)
     if cfg.tls_client_ca:
         ctx.load_verify_locations(cfg.tls_client_ca)

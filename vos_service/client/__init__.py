@@ -5,5 +5,5 @@ from .credentials import Credentials
 from .sync import SyncVosClient
 from .types import Backoff, ClientFrame, Closed, Dropped, Masklet, Opened, Reconnecting, Result, StreamEvent
 
-__all__ = ["Backoff", "ClientFrame", "Closed", "Credentials", "Dropped", "Masklet", "Opened", "Reconnecting", "Result", "StreamCall", "StreamEvent",
-           "SyncVosClient", "VosClient", "encode_frame"]
+__all__ = ["Backoff", "ClientFrame", "Closed", "Credentials", "Dropped", "Masklet", "Opened", "Reconnecting", "Result",
+           "StreamCall", "StreamEvent", "SyncVosClient", "VosClient", "encode_frame"]

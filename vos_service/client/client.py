@@ -23,22 +23,33 @@ import grpc
 import numpy as np
 
 from ..api import convert
-from ..api.routing import routing
 from ..api.gen.vos.v1 import vos_pb2 as pb
 from ..api.gen.vos.v1 import vos_pb2_grpc as pb_grpc
+from ..api.routing import routing
 from ..engine.types import Prompt
 from ..io.decode import FrameFormat
 from ..runtime.types import StreamInfo, StreamMode
 from .credentials import Credentials
-from .types import (Backoff, ClientFrame, Dropped, Reconnecting, Result, StreamEvent, event_from_proto, format_to_proto, info_from_proto,
-                    mode_to_proto, result_from_proto)
+from .types import (
+    Backoff,
+    ClientFrame,
+    Dropped,
+    PromptLike,
+    Reconnecting,
+    Result,
+    StreamEvent,
+    event_from_proto,
+    format_to_proto,
+    info_from_proto,
+    mode_to_proto,
+    result_from_proto,
+)
 
 _RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED})
 # What gRPC core reports (status INTERNAL) when a frame is written to a call whose connection just
 # died: a transport failure, not a status the server sent, so a reconnect is the right answer.
 _CORE_FAILURE = "Internal error from Core"
 FrameLike = Union[ClientFrame, tuple]  # ClientFrame, (index, data) or (index, data, capture_ts)
-PromptLike = Union[tuple[int, Prompt], tuple[int, Prompt, bool], pb.Prompt]
 
 DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # as the server's default: a 4K frame fits
 
@@ -222,8 +233,9 @@ class VosClient:
                     cut = e.code() in retry or (e.code() == grpc.StatusCode.INTERNAL and e.details() == _CORE_FAILURE)
                     if reconnect is None or not cut or attempt >= reconnect.max_attempts:
                         raise
-                    if reader.done() and reader.exception() is not None:
-                        raise reader.exception() from e
+                    failed = reader.exception() if reader.done() else None
+                    if failed is not None:
+                        raise failed from e
                     attempt += 1
                     delay = reconnect.delay(attempt, random.random())
                     yield Reconnecting(attempt, delay, e.details() or e.code().name, tuple(sent))
@@ -252,8 +264,9 @@ class VosClient:
                 if isinstance(event, (Result, Dropped)):
                     sent.pop(event.frame_index, None)
                 yield event
-            if sender.done() and not sender.cancelled() and sender.exception() is not None:
-                raise sender.exception()
+            failed = sender.exception() if sender.done() and not sender.cancelled() else None
+            if failed is not None:
+                raise failed
         finally:
             if not call.done():
                 call.cancel()

@@ -90,6 +90,8 @@ class Backoff:
 
 
 StreamEvent = Union[Opened, Result, Dropped, Closed, Reconnecting]
+# (obj_id, prompt), (obj_id, prompt, clear_previous), or a ready proto
+PromptLike = Union[tuple[int, Prompt], tuple[int, Prompt, bool], pb.Prompt]
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ class ClientFrame:
     index: int
     data: Union[np.ndarray, bytes]
     capture_ts: Optional[float] = None  # seconds; echoed back in the results
-    prompts: Sequence[tuple[int, Prompt]] = field(default_factory=tuple)  # (obj_id, prompt) on this frame
+    prompts: Sequence[PromptLike] = field(default_factory=tuple)  # (obj_id, prompt[, clear]) on this frame
 
 
 # ---- proto -> client types ------------------------------------------------------------
@@ -135,9 +137,9 @@ def info_from_proto(i: pb.StreamInfo) -> StreamInfo:
                       i.last_frame_index if i.HasField("last_frame_index") else None, i.replica)
 
 
-def format_to_proto(fmt: Union[FrameFormat, str]) -> int:
+def format_to_proto(fmt: Union[FrameFormat, str]) -> pb.FrameFormat:
     return FORMAT_TO_PROTO[FrameFormat(fmt)]
 
 
-def mode_to_proto(mode: Union[StreamMode, str]) -> int:
+def mode_to_proto(mode: Union[StreamMode, str]) -> pb.StreamMode:
     return MODE_TO_PROTO[StreamMode(mode)]

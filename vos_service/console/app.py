@@ -17,7 +17,7 @@ import logging
 import time
 from collections import deque
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from aiohttp import WSMsgType, web
 
@@ -154,6 +154,7 @@ class ConsoleServer:
             tab.send_json({"type": "error", "text": f"unknown message {text[:80]!r}"})
 
     async def _control(self, tab: _Tab, msg: dict) -> None:
+        reply: dict[str, Any]
         if not tab.identity.may(Permission.PROMPT):
             reply = {"type": "prompt_result" if msg["type"] == "prompt" else "removed",
                      "request_id": msg.get("request_id"), "stream_id": msg.get("stream_id"), "ok": False,
@@ -177,7 +178,7 @@ class ConsoleServer:
 
     def _streams_message(self) -> dict:
         now = time.monotonic()
-        rows = []
+        rows: list[dict[str, Any]] = []
         for s in self.manager.snapshot():
             info = s.info()
             t0, n0, fps_in = self._received.get(s.stream_id, (now, info.received, None))

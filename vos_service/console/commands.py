@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import Any, Optional
+from typing import Any, Optional, overload
 
 import numpy as np
 
@@ -23,6 +23,10 @@ class BadMessage(ValueError):
     """A browser message that is not what PROTOCOL.md describes."""
 
 
+@overload
+def _int(msg: dict, key: str) -> int: ...
+@overload
+def _int(msg: dict, key: str, optional: bool) -> Optional[int]: ...
 def _int(msg: dict, key: str, optional: bool = False) -> Optional[int]:
     v = msg.get(key)
     if v is None and optional:
@@ -53,7 +57,8 @@ def prompt_from_json(msg: dict, height: int, width: int, max_points: int) -> Pro
     if box is not None:
         if not isinstance(box, list) or len(box) != 4:
             raise InvalidPromptError("box must be [x0, y0, x1, y1]")
-        rgn = tuple(_number(v) for v in box)
+        x0, y0, x1, y1 = (_number(v) for v in box)
+        rgn = (x0, y0, x1, y1)
     if rows:
         arr = np.array(rows, np.float64)
         prompt = Prompt(points=arr[:, :2].astype(np.float32), labels=arr[:, 2].astype(np.int32), box=rgn)

@@ -7,8 +7,7 @@ objects, as the DAVIS 2017 toolkit does). The CLI is ``vos-service eval``.
 
 from vos_service.eval.davis_dirs import evaluate_dirs, read_mask
 from vos_service.eval.metrics import DEFAULT_BOUND_TH, boundary_f, boundary_map, region_j, statistics
-from vos_service.eval.scores import (EvalError, ObjectScore, Report, SequenceScore, evaluate_sequence,
-                                     summarize)
+from vos_service.eval.scores import EvalError, ObjectScore, Report, SequenceScore, evaluate_sequence, summarize
 
 __all__ = [
     "DEFAULT_BOUND_TH",

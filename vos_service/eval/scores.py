@@ -111,7 +111,7 @@ class Report:
         }
 
 
-def evaluate_sequence(pred_masks: Sequence[np.ndarray], gt_masks: Sequence[np.ndarray], *,
+def evaluate_sequence(pred_masks: Sequence[np.ndarray | None], gt_masks: Sequence[np.ndarray], *,
                       name: str = "", object_ids: Sequence[int] | None = None,
                       skip_first_last: bool = True, bound_th: float = DEFAULT_BOUND_TH) -> SequenceScore:
     """Score one sequence of id maps against its ground truth.

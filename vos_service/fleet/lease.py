@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from typing import Callable, Optional, cast
 
 import redis
 
@@ -59,9 +59,9 @@ class StreamLeases:
         key = lease_key(stream_id)
         try:
             if not self.client.set(key, self.replica, nx=True, px=self.ttl_ms):
-                owner = self.client.get(key)
-                if owner is None or owner.decode() != self.replica or not self._renew(keys=[key],
-                                                                                       args=[self.replica, self.ttl_ms]):
+                owner = cast(Optional[bytes], self.client.get(key))  # bytes: the client does not decode
+                if (owner is None or owner.decode() != self.replica
+                        or not self._renew(keys=[key], args=[self.replica, self.ttl_ms])):
                     raise LeaseHeldError(f"stream {stream_id!r} is owned by replica "
                                          f"{(owner or b'?').decode()!r}: retry once its lease expires")
         except redis.RedisError as e:

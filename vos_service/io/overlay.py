@@ -17,8 +17,8 @@ import av
 import cv2
 import numpy as np
 
-from vos_service.io.rle import mask_bbox
 from vos_service.io.closing import ClosingContext
+from vos_service.io.rle import mask_bbox
 
 __all__ = ["VideoWriter", "draw_overlay", "object_color"]
 

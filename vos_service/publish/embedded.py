@@ -216,6 +216,7 @@ class EmbeddedRedis:
             try:
                 # Its own session: a Ctrl-C on the service's terminal must not reach Redis (the
                 # supervisor would restart it mid-shutdown); the service stops it itself.
+                assert self._lock_fd is not None  # taken by _lock_data_dir() above
                 proc = subprocess.Popen([self.executable, str(conf)], stdin=subprocess.DEVNULL, stdout=out,
                                         stderr=subprocess.STDOUT, pass_fds=(self._lock_fd,), start_new_session=True)
             except OSError as exc:

@@ -60,7 +60,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Optional, Protocol
+from typing import Any, Optional, Protocol, cast
 
 __all__ = [
     "EVENTS_KEY", "EventMessage", "EventType", "MaskletMessage", "ObjectMasklet",
@@ -165,7 +165,7 @@ class ObjectMasklet:
             score=obj.get("score"),
             visible=bool(obj.get("visible", True)),
             iou=obj.get("iou"),
-            box=None if box is None else tuple(int(v) for v in box),
+            box=None if box is None else cast(tuple[int, int, int, int], tuple(int(v) for v in box)),
             revision=int(obj.get("revision", 0)),
         )
 
@@ -197,7 +197,7 @@ class MaskletMessage:
             "stream_id": self.stream_id,
             "frame_index": str(int(self.frame_index)),
             "capture_ts": "" if self.capture_ts is None else repr(_opt_float(self.capture_ts)),
-            "revision": str(int(self.revision)),
+            "revision": str(int(cast(int, self.revision))),  # set by __post_init__
             "objects": json.dumps([o.to_json() for o in self.objects], separators=(",", ":"),
                                   allow_nan=False),
         }

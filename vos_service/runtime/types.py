@@ -12,7 +12,7 @@ import numpy as np
 
 from ..engine.errors import EngineError
 from ..engine.types import FrameResult, Prompt
-from ..io.rle import encode_mask
+from ..io.rle import Rle, encode_mask
 
 
 class StreamNotFoundError(EngineError, LookupError):
@@ -85,7 +85,7 @@ class FrameOutput:
     revision: int = 0  # of the frame: 0 when first published, +1 each time it is published again
 
     @cached_property
-    def rles(self) -> tuple[dict, ...]:
+    def rles(self) -> tuple[Rle, ...]:
         """COCO RLE of each object's mask, encoded once for gRPC and Redis alike."""
         return tuple(encode_mask(o.mask) for o in self.result.objects)
 

@@ -12,8 +12,19 @@ Seeds >= ``TEST_SEED_START`` (1_000_000) are the held-out test set: never train 
 
 from vos_service.synth.davis_io import DavisSequence, davis_palette, write_davis, write_davis_set, write_palette_png
 from vos_service.synth.generator import generate_clip
-from vos_service.synth.types import (DEFAULT_VIDEOS_DIR, TEST_SEED_START, VAL_SEED_START, ActorMeta, Clip, ClipMeta, Split,
-                                     SynthOptions, heldout_seeds, split_of, train_seeds)
+from vos_service.synth.types import (
+    DEFAULT_VIDEOS_DIR,
+    TEST_SEED_START,
+    VAL_SEED_START,
+    ActorMeta,
+    Clip,
+    ClipMeta,
+    Split,
+    SynthOptions,
+    heldout_seeds,
+    split_of,
+    train_seeds,
+)
 
 __all__ = [
     "DEFAULT_VIDEOS_DIR",
