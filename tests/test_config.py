@@ -115,3 +115,12 @@ def test_reading_settings_imports_no_torch():
     probe = "import sys, vos_service.config as c; c.Settings(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_model_compile_setting_reaches_the_model_spec(monkeypatch):
+    from vos_service.weights.selection import spec_from_settings
+
+    monkeypatch.setenv("VOS_MODEL__COMPILE", "true")
+    assert Settings().model.compile is True
+    assert spec_from_settings(Settings().model).compile is True
+    assert spec_from_settings(Settings().with_overrides({"model.compile": False}).model).compile is False

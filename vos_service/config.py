@@ -47,6 +47,8 @@ class ModelSettings(_Section):
     dtype: Literal["fp32", "bf16"] = Field("fp32", description="fp32 | bf16 (autocast)")
     image_size: Optional[int] = Field(None, ge=64, le=4096, multiple_of=16,
                                       description="model input size override (multiple of 16)")
+    compile: bool = Field(False, description="torch.compile the image encoder at start-up (CPU: ~80 s for a few "
+                                             "per cent; meant for GPUs, see benchmarks/gpu_check.sh)")
 
 
 class StreamSettings(_Section):

@@ -30,10 +30,10 @@ def spec_from_settings(m: ModelSettings) -> ModelSpec:
     if m.checkpoint:
         config, path = resolve_checkpoint(m.checkpoint)  # registry name or file; never downloads
         return ModelSpec(m.config or config or DEFAULT_CONFIG, checkpoint=path, device=m.device, dtype=m.dtype,
-                         image_size=m.image_size)
+                         image_size=m.image_size, compile=m.compile)
     if m.random_weights is not None:
         return ModelSpec(m.config or DEFAULT_CONFIG, random_init_seed=m.random_weights, device=m.device,
-                         dtype=m.dtype, image_size=m.image_size)
+                         dtype=m.dtype, image_size=m.image_size, compile=m.compile)
     return _shipped_spec(DEFAULT_SHIPPED, m)
 
 
@@ -47,4 +47,4 @@ def _shipped_spec(name: str, m: ModelSettings) -> ModelSpec:
             "Pass --model NAME (an official checkpoint, see `vos-service weights list`), --checkpoint PATH, "
             "or --random-weights SEED to run with random weights on purpose")
     return ModelSpec(shipped.config, checkpoint=shipped.weights, device=m.device, dtype=m.dtype,
-                     image_size=m.image_size)
+                     image_size=m.image_size, compile=m.compile)
