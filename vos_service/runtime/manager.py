@@ -73,6 +73,7 @@ class StreamManager:
         self._taps: list[FrameTap] = []  # closed, their trackers not freed yet (worker does it)
         self._lock = threading.Lock()
         self.accepting = True
+        self._gauges()
         sched = settings.scheduler
         self.scheduler = Scheduler(self.snapshot, sched.max_batch, sched.max_wait_ms / 1000, sched.batching)
         self.worker = Worker(self)
@@ -104,7 +105,6 @@ class StreamManager:
             if owner_max_streams is not None and owned >= owner_max_streams:
                 raise LimitExceededError(f"{spec.owner!r} has {owned} streams open, its quota (max_streams)")
             self._sessions[spec.stream_id] = session
-        self.metrics.active_streams.set(len(self._sessions))
         self.event("stream_opened", spec.stream_id, detail={"mode": spec.mode.value,
                                                             "width": spec.width, "height": spec.height})
         return session
@@ -143,7 +143,6 @@ class StreamManager:
                 del self._sessions[session.stream_id]
             self._retired.append(session)
         session.close_waiters()
-        self.metrics.active_streams.set(len(self._sessions))
         session.sink(StreamClosed(session.stream_id, reason, detail))
         self.event("stream_closed", session.stream_id, detail={"reason": reason.value, "detail": detail})
         if reason is not CloseReason.LEASE_LOST:  # else the key is the new owner's: no expiry on it
@@ -167,7 +166,6 @@ class StreamManager:
         for s in retired:
             s.tracker.reset()  # features and memories now, not at garbage collection
         if retired:
-            self._update_gauges()
             release_free_memory()
 
     def reap_idle(self) -> None:
@@ -177,7 +175,6 @@ class StreamManager:
             if now - s.last_activity > timeout and not s.has_frame():
                 log.info("closing idle stream %s", s.stream_id)
                 self.close(s, CloseReason.IDLE_TIMEOUT)
-        self._update_gauges()
 
     def shutdown(self, drain_timeout: float) -> None:
         """Stop taking work, finish queued frames (up to drain_timeout), close every stream."""
@@ -220,7 +217,9 @@ class StreamManager:
     def event(self, type: str, stream_id: str, **fields: Any) -> None:
         self.publisher.event(type, stream_id, **fields)
 
-    def _update_gauges(self) -> None:
-        sessions = self.snapshot()
-        self.metrics.tracked_objects.set(sum(len(s.tracker.objects) for s in sessions))
-        self.metrics.queue_depth.set(sum(s.queue_depth for s in sessions))
+    def _gauges(self) -> None:
+        """The live gauges read the sessions when Prometheus scrapes (no hand-kept copies)."""
+        m = self.metrics
+        m.active_streams.set_function(lambda: len(self._sessions))
+        m.tracked_objects.set_function(lambda: sum(len(s.tracker.objects) for s in self.snapshot()))
+        m.queue_depth.set_function(lambda: sum(s.queue_depth for s in self.snapshot()))
