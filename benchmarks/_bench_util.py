@@ -84,14 +84,13 @@ class StageTimer:
             had_own = attr in vars(obj)
             orig = getattr(obj, attr)
             self._saved.append((obj, attr, had_own, vars(obj).get(attr)))
-            setattr_ = object.__setattr__ if isinstance(obj, torch.nn.Module) else setattr
-            setattr_(obj, attr, self._wrap(name, orig, counted, first(self.sam) if first else None))
+            _setattr(obj)(obj, attr, self._wrap(name, orig, counted, first(self.sam) if first else None))
         return self
 
     def __exit__(self, *exc) -> None:
         for obj, attr, had_own, orig in reversed(self._saved):
             if had_own:
-                (object.__setattr__ if isinstance(obj, torch.nn.Module) else setattr)(obj, attr, orig)
+                _setattr(obj)(obj, attr, orig)
             else:
                 object.__delattr__(obj, attr)
         self._saved.clear()
@@ -102,6 +101,12 @@ class StageTimer:
         for k in self.seconds:
             self.seconds[k], self.calls[k] = 0.0, 0
         return out
+
+
+def _setattr(obj):
+    """Patch a module instance past nn.Module.__setattr__ (which would register submodules);
+    anything else (a Python module's function) with plain setattr."""
+    return object.__setattr__ if isinstance(obj, torch.nn.Module) else setattr
 
 
 def _synchronizer(sam):

@@ -28,7 +28,8 @@ def test_gpu_check_script_runs_end_to_end_on_the_cpu(tmp_path):
     assert set(e["runs"]) == {"fp32_1obj_128px", "fp32_2obj_128px", "bf16_1obj_128px", "bf16_2obj_128px"}
     for r in e["runs"].values():  # both sides really ran and were compared
         assert r["engine"]["median_s"]["total"] > 0 and r["official"]["median_s"]["total"] > 0
-        assert 0.9 <= r["iou_engine_vs_official"]["min"] <= 1.0 if r["dtype"] == "fp32" else True
+        if r["dtype"] == "fp32":  # bf16 masks differ from the official's autocast at their edges
+            assert 0.9 <= r["iou_engine_vs_official"]["min"] <= 1.0
     assert "ratio_engine_batched_over_official" in e["runs"]["fp32_2obj_128px"]
     targets = res["targets"]["engine_vs_official"]
     assert "fp32_1obj_time_ratio<=0.85" in targets and "bf16_1obj_time_ratio_same_autocast<=0.85" in targets
