@@ -10,6 +10,7 @@ import vos_service.weights.shipped as shipped_mod
 from vos_service.config import ModelSettings
 from vos_service.engine.errors import ModelConfigError
 from vos_service.engine.model import build_model
+from vos_service.eval.real_clicks import REAL_CASES, run_case
 from vos_service.eval.tracking import HeldOutProtocol, repeat_first_frame, score_clips, track_one_click
 from vos_service.train.ship import TEST_SUBSET
 from vos_service.weights.selection import spec_from_settings
@@ -109,8 +110,17 @@ def test_train_eval_cli_scores_a_model_on_the_heldout_set(tmp_path, capsys):
     from vos_service.cli import main
 
     out = tmp_path / "eval.json"
-    assert main(["train", "eval", "--model", "nano", "--clips", "2", "--json", str(out)]) == 0
+    assert main(["train", "eval", "--model", "nano", "--clips", "2", "--json", str(out), "--no-real-clips"]) == 0
     printed = capsys.readouterr().out
     result = json.loads(out.read_text())
     assert result["protocol"]["clips"] == 2 and result["heldout"]["objects"] == 4
     assert f"J&F {result['heldout']['J&F']:.3f}" in printed and "baseline" in printed
+
+
+@pytest.mark.parametrize("case", REAL_CASES, ids=lambda c: c.video)
+def test_the_card_tells_the_truth_about_real_clips(nano, nano_model, case, videos_dir):
+    # One click on a real object on frame 0, hand-placed points inside it and on the nearest
+    # other object on later frames (eval/real_clicks.py): re-run, the card's counts must hold.
+    # Where the card says a frame held, the inside point is in the mask and the outside one not.
+    card = next(r for r in nano.card["eval"]["real_clicks"] if r["video"] == case.video)
+    assert run_case(nano_model, case, videos_dir).to_dict() == card

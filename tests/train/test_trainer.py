@@ -142,13 +142,32 @@ def test_ship_replaces_a_model_only_when_the_candidate_beats_its_card(straight_r
 
     run, _, _ = straight_run
     small = HeldOutProtocol(clips=2, num_frames=4)
-    card = ship(run, "m", tmp_path, small)  # nothing to beat yet
+    card = ship(run, "m", tmp_path, small, real_clips=False)  # nothing to beat yet
     lo, hi = card["eval"]["heldout"]["J&F_ci95"]
     assert lo <= card["eval"]["heldout"]["J&F"] <= hi
     before = (tmp_path / "m.pt").read_bytes()
     with pytest.raises(ShipRefused, match="does not beat"):
-        ship(run, "m", tmp_path, small)  # the same weights score the same: not better
+        ship(run, "m", tmp_path, small, real_clips=False)  # the same weights score the same: not better
     with pytest.raises(ShipRefused, match="re-score it first"):
-        ship(run, "m", tmp_path, HeldOutProtocol(clips=3, num_frames=4))
+        ship(run, "m", tmp_path, HeldOutProtocol(clips=3, num_frames=4), real_clips=False)
     assert (tmp_path / "m.pt").read_bytes() == before and not list(tmp_path.glob(".*candidate*"))
-    assert ship(run, "m", tmp_path, small, force=True)["sha256"] == card["sha256"]
+    again = ship(run, "m", tmp_path, small, force=True, real_clips=False)
+    assert again["sha256"] == card["sha256"]
+    # the card keeps the chain of runs behind the weights, this one last
+    assert again["training"]["history"][-1]["steps"] == TINY.steps
+
+
+def test_strided_clips_and_data_presets():
+    from vos_service.train.data import DATA_PRESETS, SynthStream
+
+    cfg = TrainConfig(**{**TINY.to_dict(), "frame_stride": 3, "data": "real"})
+    step, batch = next(iter(SynthStream(cfg, 1, 256)))  # step 1: a video step of 3 frames
+    plan = plan_step(cfg.seed, 1, 1, cfg.max_objects)[0]
+    long = generate_clip(plan.seed, num_frames=9, num_objects=plan.num_objects, options=DATA_PRESETS["real"])
+    assert step == 1 and batch.masks.shape[0] == 3
+    for t, src in enumerate((0, 3, 6)):
+        assert torch.equal(batch.masks[t, 0], torch.from_numpy(long.masks[src] == 1))
+    with pytest.raises(ValueError, match="data must be one of"):
+        TrainConfig(data="imaginary")
+    with pytest.raises(ValueError):
+        TrainConfig(frame_stride=0)

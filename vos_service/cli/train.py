@@ -13,13 +13,14 @@ from dataclasses import fields
 from pathlib import Path
 
 from ..train.config import TrainConfig
+from ..train.data import DATA_PRESETS
 from .exit_codes import CliError
 from .model_args import add_model_arguments, load_model_from_args
 from .options import add_parser
 
 _TUNABLE = ("steps", "image_steps", "image_clips_per_step", "clips_per_step", "frames_per_clip", "max_objects",
             "correction_points", "seed", "lr", "warmup_steps", "focal_alpha", "checkpoint_every", "log_every",
-            "threads", "val_every", "val_clips")
+            "threads", "val_every", "val_clips", "frame_stride", "min_lr_ratio", "frames_to_correct")
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -34,6 +35,9 @@ def configure(p: argparse.ArgumentParser) -> None:
                          default=None, help=f"default {getattr(defaults, name)} (a resumed run keeps its own, "
                                             "except --steps, which extends or shortens it)")
     run.add_argument("--arch", default=None, help=f"architecture (default {defaults.arch})")
+    run.add_argument("--data", default=None, choices=sorted(DATA_PRESETS),
+                     help=f"what the synthetic clips contain (default {defaults.data}: the held-out set's own "
+                          "options; real: objects cut from real frames, real backgrounds, blur)")
     run.add_argument("--init-from", default=None, metavar="WEIGHTS",
                      help="fine-tune: a fresh run starts from these weights (e.g. the shipped "
                           "vos_service/weights/nano.pt) instead of a random init (default: none, random)")
@@ -57,6 +61,10 @@ def configure(p: argparse.ArgumentParser) -> None:
     ev.add_argument("--clips", type=int, default=100, help="held-out clips to evaluate on (default %(default)s)")
     ev.add_argument("--json", type=Path, default=None,
                     help="also write the numbers (and failure cases) here (default: none)")
+    ev.add_argument("--no-real-clips", action="store_true",
+                    help="skip the point checks on the real clips (about a minute)")
+    ev.add_argument("--overlays", type=Path, default=None, metavar="DIR",
+                    help="write the real-clip checks' frames with mask and points as PNGs here (default: none)")
     ev.set_defaults(func=_eval)
 
     cd = add_parser(actions, "card", help="re-measure a shipped model's card (same weights, e.g. more clips)")
@@ -77,7 +85,7 @@ def _card(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from vos_service.train.trainer import CHECKPOINT, Trainer
 
-    given = {k: getattr(args, k) for k in _TUNABLE + ("arch", "init_from") if getattr(args, k) is not None}
+    given = {k: getattr(args, k) for k in _TUNABLE + ("arch", "init_from", "data") if getattr(args, k) is not None}
     resuming = (args.run_dir / CHECKPOINT).is_file()
     if resuming and set(given) - {"steps"}:
         raise CliError(f"{args.run_dir} holds a run; only --steps may change on resume "
@@ -92,10 +100,12 @@ def _run(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     from vos_service.eval.tracking import HeldOutProtocol
-    from vos_service.train.ship import evaluate_model
+    from vos_service.train.ship import evaluate_model, real_clip_checks
 
     model = load_model_from_args(args)
-    result = evaluate_model(model, HeldOutProtocol(clips=args.clips))
+    result = evaluate_model(model, HeldOutProtocol(clips=args.clips), real_clips=False)
+    if not args.no_real_clips:
+        result["real_clicks"] = real_clip_checks(model, overlay_dir=args.overlays)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
@@ -105,6 +115,9 @@ def _eval(args: argparse.Namespace) -> int:
     if c["objects_failed"]:
         print(f"{c['objects_failed']} objects lost (J < {c['threshold_J']}): J after the failure "
               f"{c['J_after_without']:.3f} -> {c['J_after_with']:.3f} with one corrective click")
+    for r in result["real_clicks"] or ():
+        print(f"real clip {r['video']}: {r['what']} held on {r['held']} of {r['checks']} checked frames"
+              + (f" (lost on frames {r['failed_frames']})" if r["failed_frames"] else ""))
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 
 from vos_service.synth import real_patches
@@ -21,7 +22,7 @@ from vos_service.synth.types import ActorMeta, Clip, ClipMeta, SynthOptions, spl
 __all__ = ["generate_clip"]
 
 _BACKGROUND_KINDS = ("noise", "stripes", "checker", "blobs")
-_SCENE, _LIGHT, _NOISE = 0, 4, 5  # roles in the per-purpose seeds (scene.py uses 1-3)
+_SCENE, _LIGHT, _NOISE, _BLUR = 0, 4, 5, 6  # roles in the per-purpose seeds (scene.py uses 1-3)
 
 
 def generate_clip(seed: int, *, num_frames: int = 24, size: tuple[int, int] = (256, 256), num_objects: int = 2,
@@ -39,7 +40,7 @@ def generate_clip(seed: int, *, num_frames: int = 24, size: tuple[int, int] = (2
         raise ValueError(f"num_objects must be in [0, 254], got {num_objects}")
     split = split_of(seed)
     rng = np.random.default_rng([seed, _SCENE])
-    wants_real = opts.real_patch_prob > 0 or opts.real_background_prob > 0
+    wants_real = opts.real_patch_prob > 0 or opts.real_background_prob > 0 or opts.cutout_prob > 0
     pool = real_patches.load_pool(opts.videos_dir, split) if wants_real else ()
 
     # Camera: shake (jitter, bounded to 3 sigma so planned exits stay exits) plus a slow pan.
@@ -61,6 +62,7 @@ def generate_clip(seed: int, *, num_frames: int = 24, size: tuple[int, int] = (2
     ramp = (xx * np.cos(beta) + yy * np.sin(beta)) / np.float32(math.hypot(h, w))
     ramp -= np.float32((ramp.max() + ramp.min()) / 2)
     noise_rng = np.random.default_rng([seed, _NOISE])
+    blur = _blur_kernel(np.random.default_rng([seed, _BLUR]), opts, pan_dir)
 
     frames, masks = [], []
     cam = pan + shake
@@ -70,6 +72,8 @@ def generate_clip(seed: int, *, num_frames: int = 24, size: tuple[int, int] = (2
         labels = np.zeros((h, w), np.uint8)
         for a in actors:
             draw_actor(frame, labels, a, t, shake[t])
+        if blur is not None:  # optics and motion blur the scene; the sensor's noise comes after
+            frame = cv2.filter2D(frame, -1, blur, borderType=cv2.BORDER_REFLECT)
         frames.append(light_and_noise(frame, t, lighting, ramp, opts.noise_std, noise_rng))
         masks.append(labels)
 
@@ -81,6 +85,22 @@ def generate_clip(seed: int, *, num_frames: int = 24, size: tuple[int, int] = (2
         camera=cam.astype(np.float32),
     )
     return Clip(frames=frames, masks=masks, object_ids=tuple(range(1, num_objects + 1)), meta=meta)
+
+
+def _blur_kernel(rng: np.random.Generator, opts: SynthOptions, pan_dir: float) -> np.ndarray | None:
+    """A clip's blur, or None: defocus (a Gaussian) or motion along the camera's pan (a line)."""
+    if opts.blur_prob <= 0 or rng.random() >= opts.blur_prob:
+        return None
+    sigma = rng.uniform(*opts.blur_sigma)
+    if rng.random() < 0.5:
+        g = cv2.getGaussianKernel(2 * int(math.ceil(3 * sigma)) + 1, sigma)
+        return (g @ g.T).astype(np.float32)
+    n = 2 * int(math.ceil(1.5 * sigma)) + 1  # a line of about 3 sigma pixels
+    line = np.zeros((n, n), np.float32)
+    c = n // 2
+    dx, dy = math.cos(pan_dir) * c, math.sin(pan_dir) * c
+    cv2.line(line, (round(c - dx), round(c - dy)), (round(c + dx), round(c + dy)), 1.0, 1, cv2.LINE_AA)
+    return line / line.sum()
 
 
 def _background(rng: np.random.Generator, h: int, w: int, opts: SynthOptions, pool) -> tuple[np.ndarray, str]:

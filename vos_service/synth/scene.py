@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from vos_service.synth import real_patches
+from vos_service.synth import cutouts, real_patches
 from vos_service.synth.motion import Window, blend_towards, make_pose, plan_window, random_path, window_weight
 from vos_service.synth.render import TEX_SPAN, Actor
 from vos_service.synth.shapes import make_outline, make_wobble, outline_from_vertices, round_outline
@@ -39,9 +39,19 @@ def _texture_size(actor: Actor) -> int:
     return int(np.clip(2 * np.ceil(TEX_SPAN * float(actor.pose.radius.max())), 16, 512))
 
 
-def _dress(rng: np.random.Generator, actor: Actor, opts: SynthOptions, pool) -> None:
-    """Give the actor a texture: a real patch (sometimes) or a procedural one around a colour."""
+def _dress(rng: np.random.Generator, actor: Actor, opts: SynthOptions, pool, may_cut: bool = True) -> None:
+    """Give the actor a texture: a real patch (sometimes) or a procedural one around a colour;
+    or (cutout_prob, when ``may_cut``) replace its outline and look by a region of a real frame."""
     s = _texture_size(actor)
+    # Drawn only when enabled, so clips made without cut-outs keep their random streams.
+    if may_cut and pool and opts.cutout_prob > 0 and rng.random() < opts.cutout_prob:
+        frame = pool[int(rng.integers(len(pool)))]
+        cut = cutouts.cut_object(rng, frame, s)
+        if cut is not None:
+            actor.outline, actor.texture = cut
+            actor.texture_name = frame.name
+            actor.color = tuple(int(v) for v in np.round(actor.texture.reshape(-1, 3).mean(axis=0)))
+            return
     use_real = rng.random() < opts.real_patch_prob
     base = np.round(random_color(rng))
     if use_real and pool:
@@ -161,7 +171,7 @@ def plan_actors(seed: int, num_objects: int, opts: SynthOptions, num_frames: int
             victim.pose = victim.pose.scaled(_MAX_OCCLUDER_GROWTH / growth())
         occluder.pose = occluder.pose.scaled(growth())
         occluder.occludes = (victim.label, occ_win.full, occ_win.release)
-        _dress(rng, occluder, opts, pool)
+        _dress(rng, occluder, opts, pool, may_cut=False)  # its round outline is what hides the victim
         if occluder not in distractors:
             distractors.append(occluder)
 

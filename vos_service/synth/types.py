@@ -87,6 +87,10 @@ class SynthOptions:
     camera_pan: float = 0.6          # top background drift speed, pixels per frame
     lighting: float = 0.2            # amplitude of global and gradient brightness changes
     noise_std: float = 2.0           # sensor noise std, intensity levels
+    # Off by default, so the held-out test clips stay what they were; training turns them on.
+    cutout_prob: float = 0.0         # per object: outline and texture cut from a real frame's region
+    blur_prob: float = 0.0           # per clip: defocus or motion blur on every frame
+    blur_sigma: tuple[float, float] = (0.6, 1.8)  # blur strength range, pixels
 
     def __post_init__(self) -> None:
         bad = [k for k in self.shape_kinds if k not in SHAPE_KINDS]
@@ -96,7 +100,7 @@ class SynthOptions:
         if not 0 < lo <= hi <= 0.5:
             raise ValueError(f"object_size must satisfy 0 < lo <= hi <= 0.5, got {self.object_size}")
         for name in ("texture_strength", "real_patch_prob", "real_background_prob", "occlusion_prob",
-                     "leave_reenter_prob", "lookalike_prob"):
+                     "leave_reenter_prob", "lookalike_prob", "cutout_prob", "blur_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         for name in ("max_speed", "max_rotation", "scale_change", "deformation", "camera_shake",
@@ -105,6 +109,8 @@ class SynthOptions:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.scale_change >= 0.9 or self.deformation >= 0.5:
             raise ValueError("scale_change must be < 0.9 and deformation < 0.5")
+        if not 0 < self.blur_sigma[0] <= self.blur_sigma[1]:
+            raise ValueError(f"blur_sigma must satisfy 0 < lo <= hi, got {self.blur_sigma}")
         d_lo, d_hi = self.num_distractors
         if not 0 <= d_lo <= d_hi:
             raise ValueError(f"num_distractors must satisfy 0 <= lo <= hi, got {self.num_distractors}")
@@ -124,7 +130,7 @@ class ActorMeta:
     """One drawn object, tracked (label > 0) or distractor (label 0)."""
 
     label: int                     # object id in the masks; 0 for an untracked distractor
-    shape: str                     # outline kind: ellipse, polygon or star
+    shape: str                     # outline kind: ellipse, polygon, star or cutout
     texture: str                   # texture kind, or "real:<video>@<frame>" for a real patch
     color: tuple[int, int, int]    # mean RGB of its texture
     z: int                         # drawing order: higher is in front

@@ -9,15 +9,23 @@ nor the held-out test set (seeds >= TEST_SEED_START) is ever drawn.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from torch.utils.data import IterableDataset
 
 from vos_service.engine.frames import normalize
-from vos_service.synth import VAL_SEED_START, Clip, generate_clip
+from vos_service.synth import VAL_SEED_START, Clip, SynthOptions, generate_clip
 from vos_service.train.config import TrainConfig
+
+# What the training clips may contain. "heldout": the test set's own options (SynthOptions()).
+# "real": more of the real clips' material (objects cut from real frames as coherent regions,
+# real backgrounds), blur and larger scale changes, for a model that must hold real objects.
+DATA_PRESETS = {
+    "heldout": SynthOptions(),
+    "real": SynthOptions(cutout_prob=0.4, real_background_prob=0.35, blur_prob=0.3, scale_change=0.35),
+}
 
 # Odd multiplier: spreads consecutive runs' seeds apart without collisions inside a run.
 _RUN_STRIDE = 7_919
@@ -40,6 +48,13 @@ def plan_step(run_seed: int, step: int, clips_per_step: int, max_objects: int) -
         n = 1 + int(np.random.default_rng([seed, 99]).integers(max_objects))
         plans.append(ClipPlan(seed=seed, num_objects=n))
     return plans
+
+
+def _strided(clip: Clip, stride: int) -> Clip:
+    """Every ``stride``-th frame of ``clip`` (frame 0, where the prompt goes, first)."""
+    if stride == 1:
+        return clip
+    return replace(clip, frames=clip.frames[::stride], masks=clip.masks[::stride])
 
 
 def to_batch(clips: list[Clip]):
@@ -78,7 +93,9 @@ class SynthStream(IterableDataset):
         while True:
             clips_per_step, frames = self.cfg.batch_shape(step)
             plans = plan_step(self.cfg.seed, step, clips_per_step, self.cfg.max_objects)
-            clips = [generate_clip(p.seed, num_frames=frames, size=(self.image_size,) * 2,
-                                   num_objects=p.num_objects) for p in plans]
+            stride = self.cfg.frame_stride if frames > 1 else 1
+            clips = [_strided(generate_clip(p.seed, num_frames=frames * stride, size=(self.image_size,) * 2,
+                                            num_objects=p.num_objects, options=DATA_PRESETS[self.cfg.data]),
+                              stride) for p in plans]
             yield step, to_batch(clips)
             step += 1

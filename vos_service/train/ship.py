@@ -8,7 +8,9 @@ them. The card's ``test_subset`` entry is what tests/train/test_shipped.py check
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import platform
 import time
 from dataclasses import asdict
@@ -19,18 +21,21 @@ import torch
 
 from vos_service.engine.model import LoadedModel, ModelSpec, build_model
 from vos_service.eval.bootstrap import bootstrap
+from vos_service.eval.real_clicks import REAL_CASES, RealCase, overlay, run_case
 from vos_service.eval.scores import summarize
 from vos_service.eval.tracking import HeldOutProtocol, correction_gain, repeat_first_frame, score_clips, track_one_click
+from vos_service.synth.types import DEFAULT_VIDEOS_DIR
 from vos_service.train.export import export_weights
-from vos_service.train.trainer import CHECKPOINT
+from vos_service.train.trainer import CHECKPOINT, LOG
 from vos_service.weights.cards import read_card, write_card
 from vos_service.weights.shipped import WEIGHTS_DIR
 
 TEST_SUBSET = 4  # the first clips of the held-out set, re-scored by the tests
 
 
-def evaluate_model(model: LoadedModel, protocol: HeldOutProtocol = HeldOutProtocol()) -> dict:
-    """Every number the card reports, measured now (any model: shipped, official, random)."""
+def evaluate_model(model: LoadedModel, protocol: HeldOutProtocol = HeldOutProtocol(), real_clips: bool = True) -> dict:
+    """Every number the card reports, measured now (any model: shipped, official, random);
+    ``real_clips``: also the hand-placed point checks on the real clips (about a minute)."""
     clips = protocol.clip_list()
     t0 = time.perf_counter()
     report = score_clips(clips, lambda c: track_one_click(model, c))
@@ -39,6 +44,7 @@ def evaluate_model(model: LoadedModel, protocol: HeldOutProtocol = HeldOutProtoc
     baseline = score_clips(clips, repeat_first_frame)
     fixes = correction_gain(model, clips)
     frames = sum(len(c.frames) for c in clips)
+    real = real_clip_checks(model) if real_clips else None
     return {
         "protocol": asdict(protocol) | {"prompt": "one center click per object on frame 0",
                                         "scored_frames": "1..T-2 (DAVIS)"},
@@ -57,7 +63,50 @@ def evaluate_model(model: LoadedModel, protocol: HeldOutProtocol = HeldOutProtoc
             "improved": sum(f.j_after_with > f.j_after_without for f in fixes),
             "cases": [asdict(f) for f in fixes],
         },
+        # Hand-placed inside / outside points on the real clips (eval/real_clicks.py); None
+        # where the clips are not beside the checkout.
+        "real_clicks": real,
     }
+
+
+def real_clip_checks(model: LoadedModel, videos_dir: Path = DEFAULT_VIDEOS_DIR,
+                     overlay_dir: Path | None = None) -> list[dict] | None:
+    """The real-clip point checks; ``overlay_dir``: also a PNG per checked frame, to look at."""
+    if not all((Path(videos_dir) / case.video).is_file() for case in REAL_CASES):
+        return None
+    results = []
+    for case in REAL_CASES:
+        save = functools.partial(_save_overlay, overlay_dir, case) if overlay_dir is not None else None
+        results.append(run_case(model, case, videos_dir, on_frame=save).to_dict())
+    return results
+
+
+def _save_overlay(overlay_dir: Path, case: RealCase, index: int, rgb: np.ndarray, mask: np.ndarray) -> None:
+    import cv2
+
+    check = next(c for c in case.checks if c.frame == index)
+    overlay_dir.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(overlay_dir / f"{Path(case.video).stem}_{index:03d}.png"),
+                cv2.cvtColor(overlay(rgb, mask, check), cv2.COLOR_RGB2BGR))
+
+
+def run_history(run_dir: Path, meta: dict, previous: dict | None) -> list[dict]:
+    """The chain of runs behind the weights: the shipped model's own chain when this run was
+    fine-tuned from it, then this run with its validation trajectory (from log.jsonl)."""
+    chain: list[dict] = []
+    if previous is not None and meta["config"].get("init_from"):
+        t = previous["training"]
+        chain = t.get("history") or [{"steps": t["steps"], "train_seconds": t["train_seconds"],
+                                      "config": t["config"], "machine": t["machine"]}]
+    log = Path(run_dir) / LOG
+    lines = [json.loads(x) for x in log.read_text().splitlines()] if log.is_file() else []
+    val = [{k: round(v, 4) if isinstance(v, float) else v for k, v in x.items()} for x in lines if "val_J&F" in x]
+    return chain + [{"steps": meta["steps"], "train_seconds": meta["train_seconds"], "config": meta["config"],
+                     "machine": _machine(), "validation": val}]
+
+
+def _machine() -> str:
+    return f"{platform.machine()} CPU, torch threads {torch.get_num_threads()}"
 
 
 class ShipRefused(RuntimeError):
@@ -65,7 +114,7 @@ class ShipRefused(RuntimeError):
 
 
 def ship(run_dir: Path, name: str = "nano", out_dir: Path = WEIGHTS_DIR,
-         protocol: HeldOutProtocol = HeldOutProtocol(), force: bool = False) -> dict:
+         protocol: HeldOutProtocol = HeldOutProtocol(), force: bool = False, real_clips: bool = True) -> dict:
     """Export, measure, and replace ``name`` only if the candidate's held-out J&F beats its card's
     (measured on the same protocol), unless ``force``."""
     weights, card_path = out_dir / f"{name}.pt", out_dir / f"{name}.json"
@@ -76,7 +125,7 @@ def ship(run_dir: Path, name: str = "nano", out_dir: Path = WEIGHTS_DIR,
     candidate = out_dir / f".{name}.candidate.pt"
     meta = export_weights(Path(run_dir) / CHECKPOINT, candidate)
     params = sum(v.numel() for v in torch.load(candidate, weights_only=True)["model"].values())
-    evaluation = evaluate_model(build_model(ModelSpec(meta["arch"], checkpoint=candidate)), protocol)
+    evaluation = evaluate_model(build_model(ModelSpec(meta["arch"], checkpoint=candidate)), protocol, real_clips)
     if current is not None and not force and evaluation["heldout"]["J&F"] <= current["eval"]["heldout"]["J&F"]:
         candidate.unlink()
         raise ShipRefused(f"candidate J&F {evaluation['heldout']['J&F']:.3f} does not beat the shipped "
@@ -87,7 +136,7 @@ def ship(run_dir: Path, name: str = "nano", out_dir: Path = WEIGHTS_DIR,
         "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(), "size_bytes": weights.stat().st_size,
         "params": params,
         "training": {"steps": meta["steps"], "train_seconds": meta["train_seconds"], "config": meta["config"],
-                     "machine": f"{platform.machine()} CPU, torch threads {torch.get_num_threads()}"},
+                     "machine": _machine(), "history": run_history(run_dir, meta, current)},
         "eval": evaluation,
     }
     write_card(card_path, card)

@@ -42,7 +42,7 @@ def card_markdown(card: dict) -> str:
                    f"clicks p={cfg['prob_point_input']}, boxes p={cfg['prob_box_input']} of those, else masks; "
                    f"{cfg['correction_points']} correction clicks on up to {cfg['frames_to_correct']} frames; AdamW "
                    f"lr {cfg['lr']:g}, cosine, {cfg['warmup_steps']} warm-up steps, grad clip {cfg['grad_clip']}"),
-        ("training", f"{t['steps']} steps, {t['train_seconds'] / 3600:.2f} h of compute on {t['machine']}"),
+        ("training", _training(t)),
         ("held-out test", f"{p['clips']} clips (seeds from 1,000,000), {p['num_frames']} frames, "
                           f"{p['num_objects']} objects, {p['size'][1]}x{p['size'][0]}, {p['prompt']}"),
         ("J&F (J / F)", f"**{h['J&F']:.3f}** ({h['J']:.3f} / {h['F']:.3f}), J-Recall {h['J-Recall']:.3f}, "
@@ -51,7 +51,19 @@ def card_markdown(card: dict) -> str:
         ("one corrective click", corr),
         ("speed", f"{h['ms_per_frame']:.0f} ms per frame ({p['num_objects']} objects) on the training machine"),
     ]
+    if e.get("real_clicks"):
+        rows.append(("real clips (one click on frame 0)", "; ".join(
+            f"{r['what']} in `{r['video']}`: held on {r['held']} of {r['checks']} checked frames"
+            for r in e["real_clicks"])))
     return "\n".join(["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
+
+
+def _training(t: dict) -> str:
+    runs = t.get("history") or [t]
+    steps, hours = sum(r["steps"] for r in runs), sum(r["train_seconds"] for r in runs) / 3600
+    parts = [f"{r['steps']} steps ({r['train_seconds'] / 3600:.2f} h, {r['config']['frames_per_clip']}-frame clips, "
+             f"data `{r['config'].get('data', 'heldout')}`, lr {r['config']['lr']:g})" for r in runs]
+    return f"{steps} steps, {hours:.2f} h of compute on {t['machine']}: " + ", then fine-tuned ".join(parts)
 
 
 def _interval(h: dict) -> str:
