@@ -8,7 +8,7 @@ import json
 import aiohttp
 import numpy as np
 
-from tests.api.harness import SMALL, read_until, run
+from tests.api.harness import SMALL, SMALL_CLICK, read_until, run
 from tests.console.harness import console_serving, parse_frame, send_text, stalled_websocket
 from vos_service.api.auth import hash_token, new_token
 from vos_service.client import Credentials, Result
@@ -130,5 +130,60 @@ def test_a_stalled_viewer_never_slows_the_stream():
             assert skipped > 0 and sent + skipped <= n + 1, (sent, skipped)
             sock.close()
             call.cancel()
+
+    run(scenario())
+
+
+def test_mjpeg_shows_the_stream_with_masks_drawn_in():
+    """GET /mjpeg: a multipart JPEG stream of the live frames, each object tinted in its colour."""
+    import cv2
+
+    from vos_service.console.mjpeg import BOUNDARY, colour
+
+    async def next_part(resp) -> tuple[int, np.ndarray]:
+        head: dict[str, str] = {}
+        while True:  # --frame, headers, a blank line, the JPEG
+            line = (await asyncio.wait_for(resp.content.readline(), 60)).decode().strip()
+            if ":" in line:
+                k, v = line.split(":", 1)
+                head[k.lower()] = v.strip()
+            elif not line and "content-length" in head:
+                jpeg = await resp.content.readexactly(int(head["content-length"]))
+                return int(head["x-frame-index"]), cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+
+    async def scenario():
+        async with console_serving(credentials=Credentials(token=CAM), **AUTH) as (s, port):
+            call = await s.client.open_stream("cam-1", 640, 360, mode="lossless")
+            await call.send(0, SMALL[0])
+            await read_until(call, 1, Result)
+            url = f"http://127.0.0.1:{port}/mjpeg"
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"{url}?stream=cam-1") as anon:
+                    assert anon.status == 401
+                async with http.get(f"{url}?stream=cam-1&token={CAM}") as cam:  # a camera is not a viewer
+                    assert cam.status == 403
+                async with http.get(f"{url}?stream=nope&token={VIEWER}") as missing:
+                    assert missing.status == 404
+                async with http.get(f"{url}?stream=cam-1&token={VIEWER}") as resp:
+                    assert resp.status == 200
+                    assert resp.headers["Content-Type"] == f"multipart/x-mixed-replace; boundary={BOUNDARY}"
+                    await call.send(1, SMALL[1], prompts=[(1, SMALL_CLICK)])
+                    (res,) = [e for e in await read_until(call, 1, Result) if isinstance(e, Result)]
+                    index, drawn = await next_part(resp)
+                    while index < 1:
+                        index, drawn = await next_part(resp)
+            call.cancel()
+            assert index == 1 and res.frame_index == 1
+            mask = res.masklets[0].mask()
+            assert mask.any() and drawn.shape == (360, 640, 3)
+            plain = cv2.cvtColor(SMALL[1], cv2.COLOR_RGB2BGR).astype(float)
+            r, g, b = colour(1)  # in BGR: the mask's pixels moved towards obj 1's colour, the rest stayed
+            want = np.array([b, g, r], float)
+            before = np.abs(plain[mask] - want).mean()
+            after = np.abs(drawn[mask].astype(float) - want).mean()
+            ring = cv2.dilate(mask.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)  # outline + JPEG ringing
+            outside = np.abs(drawn[~ring].astype(float) - plain[~ring]).mean()
+            # (the frame went through three JPEG encodings: camera, hub, MJPEG; a few levels of noise)
+            assert after < 0.8 * before and outside < 0.25 * (before - after), (before, after, outside)
 
     run(scenario())

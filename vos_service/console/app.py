@@ -3,6 +3,7 @@
     GET /            the page (static/index.html)
     GET /static/...  its script and style
     GET /ws          one WebSocket per browser tab (PROTOCOL.md)
+    GET /mjpeg?stream=ID   view-only MJPEG with the masks drawn in, for embedding (mjpeg.py)
 
 Auth: the same identities as gRPC (api/auth.py); a browser cannot set headers on a
 WebSocket, so the token comes as `?token=`. Viewing needs the viewer role (or operator or
@@ -25,6 +26,7 @@ from ..api.auth import Authenticator, Identity, Permission, PermissionDeniedErro
 from ..config import Settings
 from ..metrics import Metrics
 from ..runtime.manager import StreamManager
+from . import mjpeg
 from .commands import apply_prompt, apply_remove
 from .hub import Viewer, ViewerHub
 
@@ -62,6 +64,7 @@ class ConsoleServer:
         self.hub = ViewerHub(settings.console, settings.streams.feature_ring, metrics)
         manager.add_tap(self.hub.tap)
         self.tabs: set[_Tab] = set()
+        self._embedded = 0  # open /mjpeg responses
         self._runner: Optional[web.AppRunner] = None
         self._stats: Optional[asyncio.Task] = None
         self._received: dict[str, tuple[float, int, Optional[float]]] = {}  # stream -> (when, received, fps_in)
@@ -70,6 +73,7 @@ class ConsoleServer:
         app = web.Application()
         app.router.add_get("/", self._index)
         app.router.add_get("/ws", self._ws)
+        app.router.add_get("/mjpeg", self._mjpeg)
         app.router.add_static("/static/", STATIC, show_index=False)
         return app
 
@@ -128,6 +132,40 @@ class ConsoleServer:
             self.tabs.discard(tab)
             self.hub.remove(tab.viewer)
         return ws
+
+    async def _mjpeg(self, request: web.Request) -> web.StreamResponse:
+        try:
+            self.auth.authorize(self._identify(request), Permission.READ)
+        except UnauthenticatedError as e:
+            raise web.HTTPUnauthorized(text=str(e)) from e
+        except PermissionDeniedError as e:
+            raise web.HTTPForbidden(text=str(e)) from e
+        sid = request.query.get("stream", "")
+        if sid not in self._live_ids():
+            raise web.HTTPNotFound(text=f"no open stream {sid!r}")
+        if len(self.tabs) + self._embedded >= self.settings.console.max_viewers:
+            raise web.HTTPServiceUnavailable(text="too many console viewers")
+        resp = web.StreamResponse(headers={"Content-Type": f"multipart/x-mixed-replace; boundary={mjpeg.BOUNDARY}",
+                                           "Cache-Control": "no-store"})
+        await resp.prepare(request)
+        viewer = Viewer(asyncio.get_running_loop(), self.metrics)
+        self.hub.add(viewer)
+        self.hub.watch(viewer, sid)
+        self._embedded += 1
+        quality = self.settings.console.jpeg_quality
+        try:
+            async for msg in mjpeg.newest_views(viewer, lambda: sid in self._live_ids()):
+                jpeg = await asyncio.to_thread(mjpeg.draw_overlay, msg, quality)  # off the event loop
+                await resp.write(mjpeg.part(jpeg, msg.frame_index))  # waits for a slow client; the viewer's slot keeps only the newest
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass  # the client went away
+        finally:
+            self._embedded -= 1
+            self.hub.remove(viewer)
+        return resp
+
+    def _live_ids(self) -> set[str]:
+        return {s.stream_id for s in self.manager.snapshot()}
 
     def _identify(self, request: web.Request) -> Identity:
         token = request.query.get("token")

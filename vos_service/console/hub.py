@@ -87,7 +87,10 @@ class Viewer:
         self.ready.set()
 
     def take(self) -> list[bytes]:
-        """What to send now: thumbnails, revisions (oldest frame first), the newest frame."""
+        """What to send now, encoded: thumbnails, revisions (oldest frame first), the newest frame."""
+        return [m.encode(self.skipped) for m in self.take_messages()]
+
+    def take_messages(self) -> list[FrameMessage]:
         msgs = list(self.thumbs.values()) + [self.revisions[k] for k in sorted(self.revisions)]
         if self.view is not None:
             msgs.append(self.view)
@@ -97,7 +100,7 @@ class Viewer:
         self.ready.clear()
         for m in msgs:
             self.metrics.console_frames_sent.labels(m.kind).inc()
-        return [m.encode(self.skipped) for m in msgs]
+        return msgs
 
 
 class ViewerHub:
