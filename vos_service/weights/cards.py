@@ -23,6 +23,8 @@ def card_markdown(card: dict) -> str:
     """The card's numbers as the README's model-card table."""
     t, e = card["training"], card["eval"]
     cfg, h, b, c, p = t["config"], e["heldout"], e["repeat_first_frame"], e["correction"], e["protocol"]
+    runs = t.get("history") or [t]
+    first = runs[0]["config"]
     corr = ("no failures to correct" if not c["objects_failed"] else
             f"{c['objects_failed']} objects lost (J < {c['threshold_J']}); mean J after the failure "
             f"{c['J_after_without']:.3f} without, {c['J_after_with']:.3f} with one corrective click "
@@ -32,10 +34,16 @@ def card_markdown(card: dict) -> str:
                          f"256 px input"),
         ("weights", f"`vos_service/weights/{card['file']}`, {card['size_bytes'] / 1e6:.1f} MB fp32, "
                     f"sha256 `{card['sha256'][:16]}...`"),
-        ("training data", f"procedural clips (`vos_service.synth`, seeds < 1,000,000), {cfg['clips_per_step']} "
-                          f"clips x {cfg['frames_per_clip']} frames x 1-{cfg['max_objects']} objects per step"),
-        ("curriculum", f"steps 0-{cfg['image_steps']}: image task, {cfg['image_clips_per_step']} single frames per "
-                       f"step; then {cfg['clips_per_step']} clips x {cfg['frames_per_clip']} frames with memory"),
+        ("training data", f"procedural clips (`vos_service.synth`, seeds < 900,000), {cfg['clips_per_step']} "
+                          f"clips x {cfg['frames_per_clip']} frames"
+                          + (f" (every {cfg['frame_stride']}-th frame of a {cfg['frames_per_clip'] * cfg['frame_stride']}"
+                             f"-frame clip)" if cfg.get("frame_stride", 1) > 1 else "")
+                          + f" x 1-{cfg['max_objects']} objects per step, options `{cfg.get('data', 'heldout')}`"
+                          + (" (objects cut from real frames, real backgrounds, blur)"
+                             if cfg.get("data") == "real" else "")),
+        ("curriculum", f"steps 0-{first['image_steps']}: image task, {first['image_clips_per_step']} single frames "
+                       f"per step; then {first['clips_per_step']} clips x {first['frames_per_clip']} frames with "
+                       f"memory" + (f"; then fine-tuned {len(runs) - 1}x (training row)" if len(runs) > 1 else "")),
         ("recipe", f"sam2 `training` package: SAM2Train + MultiStepMultiMasksAndIous (focal {cfg['loss_mask']:g} "
                    f"with alpha {cfg['focal_alpha']:g}, dice {cfg['loss_dice']:g}, IoU {cfg['loss_iou']:g}, "
                    f"occlusion {cfg['loss_class']:g}); "
