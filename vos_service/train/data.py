@@ -25,6 +25,8 @@ from vos_service.train.config import TrainConfig
 DATA_PRESETS = {
     "heldout": SynthOptions(),
     "real": SynthOptions(cutout_prob=0.4, real_background_prob=0.35, blur_prob=0.3, scale_change=0.35),
+    # A milder dose: the held-out options plus some cut-outs and blur.
+    "mixed": SynthOptions(cutout_prob=0.15, blur_prob=0.15),
 }
 
 # Odd multiplier: spreads consecutive runs' seeds apart without collisions inside a run.
