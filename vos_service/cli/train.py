@@ -37,7 +37,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     run.add_argument("--arch", default=None, help=f"architecture (default {defaults.arch})")
     run.add_argument("--data", default=None, choices=sorted(DATA_PRESETS),
                      help=f"what the synthetic clips contain (default {defaults.data}: the held-out set's own "
-                          "options; real: objects cut from real frames, real backgrounds, blur; mixed: a little of each)")
+                          "options; real: objects cut from real frames, real backgrounds, blur; "
+                          "mixed: a little of each)")
     run.add_argument("--init-from", default=None, metavar="WEIGHTS",
                      help="fine-tune: a fresh run starts from these weights (e.g. the shipped "
                           "vos_service/weights/nano.pt) instead of a random init (default: none, random)")

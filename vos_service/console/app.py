@@ -156,7 +156,8 @@ class ConsoleServer:
         try:
             async for msg in mjpeg.newest_views(viewer, lambda: sid in self._live_ids()):
                 jpeg = await asyncio.to_thread(mjpeg.draw_overlay, msg, quality)  # off the event loop
-                await resp.write(mjpeg.part(jpeg, msg.frame_index))  # waits for a slow client; the viewer's slot keeps only the newest
+                # waits for a slow client; meanwhile the viewer's slot keeps only the newest frame
+                await resp.write(mjpeg.part(jpeg, msg.frame_index))
         except (ConnectionResetError, asyncio.CancelledError):
             pass  # the client went away
         finally:

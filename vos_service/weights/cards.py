@@ -36,8 +36,9 @@ def card_markdown(card: dict) -> str:
                     f"sha256 `{card['sha256'][:16]}...`"),
         ("training data", f"procedural clips (`vos_service.synth`, seeds < 900,000), {cfg['clips_per_step']} "
                           f"clips x {cfg['frames_per_clip']} frames"
-                          + (f" (every {cfg['frame_stride']}-th frame of a {cfg['frames_per_clip'] * cfg['frame_stride']}"
-                             f"-frame clip)" if cfg.get("frame_stride", 1) > 1 else "")
+                          + (f" (every {cfg['frame_stride']}-th frame of a "
+                             f"{cfg['frames_per_clip'] * cfg['frame_stride']}-frame clip)"
+                             if cfg.get("frame_stride", 1) > 1 else "")
                           + f" x 1-{cfg['max_objects']} objects per step, options `{cfg.get('data', 'heldout')}`"
                           + (" (objects cut from real frames, real backgrounds, blur)"
                              if cfg.get("data") == "real" else "")),
