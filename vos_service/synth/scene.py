@@ -34,6 +34,11 @@ def _geometry(rng: np.random.Generator, label: int, opts: SynthOptions, T: int, 
                  pose=pose)
 
 
+def _mean_colour(texture: np.ndarray) -> tuple[int, int, int]:
+    r, g, b = (int(v) for v in np.round(texture.reshape(-1, 3).mean(axis=0)))
+    return r, g, b
+
+
 def _texture_size(actor: Actor) -> int:
     # Roughly one texture pixel per screen pixel at the actor's largest size.
     return int(np.clip(2 * np.ceil(TEX_SPAN * float(actor.pose.radius.max())), 16, 512))
@@ -50,7 +55,7 @@ def _dress(rng: np.random.Generator, actor: Actor, opts: SynthOptions, pool, may
         if cut is not None:
             actor.outline, actor.texture = cut
             actor.texture_name = frame.name
-            actor.color = tuple(int(v) for v in np.round(actor.texture.reshape(-1, 3).mean(axis=0)))
+            actor.color = _mean_colour(actor.texture)
             return
     use_real = rng.random() < opts.real_patch_prob
     base = np.round(random_color(rng))
@@ -65,7 +70,7 @@ def _dress(rng: np.random.Generator, actor: Actor, opts: SynthOptions, pool, may
     tex = flat + np.float32(opts.texture_strength) * (tex - flat)
     actor.texture = np.clip(tex, 0, 255).astype(np.float32)
     actor.texture_name = name
-    actor.color = tuple(int(v) for v in np.round(actor.texture.reshape(-1, 3).mean(axis=0)))
+    actor.color = _mean_colour(actor.texture)
 
 
 def _lookalike(rng: np.random.Generator, actor: Actor, model: Actor) -> None:
@@ -78,7 +83,7 @@ def _lookalike(rng: np.random.Generator, actor: Actor, model: Actor) -> None:
     shift = shift_color(rng, np.array(model.color, np.float32), 0.12) - np.array(model.color, np.float32)
     actor.texture = np.clip(tex + shift, 0, 255).astype(np.float32)
     actor.texture_name = model.texture_name
-    actor.color = tuple(int(v) for v in np.round(actor.texture.reshape(-1, 3).mean(axis=0)))
+    actor.color = _mean_colour(actor.texture)
     actor.lookalike_of = model.label
 
 
