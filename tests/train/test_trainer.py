@@ -158,7 +158,7 @@ def test_ship_replaces_a_model_only_when_the_candidate_beats_its_card(straight_r
 
 
 def test_strided_clips_and_data_presets():
-    from vos_service.train.data import DATA_PRESETS, SynthStream
+    from vos_service.train.data import DATA_PRESETS, SynthStream, _strided
 
     cfg = TrainConfig(**{**TINY.to_dict(), "frame_stride": 3, "data": "real"})
     step, batch = next(iter(SynthStream(cfg, 1, 256)))  # step 1: a video step of 3 frames
@@ -167,6 +167,9 @@ def test_strided_clips_and_data_presets():
     assert step == 1 and batch.masks.shape[0] == 3
     for t, src in enumerate((0, 3, 6)):
         assert torch.equal(batch.masks[t, 0], torch.from_numpy(long.masks[src] == 1))
+    short = _strided(long, 3)  # what the trainer saw, its metadata included: one camera row per kept frame
+    assert len(short.meta.camera) == len(short.frames) == 3
+    assert np.array_equal(short.meta.camera, long.meta.camera[::3])
     with pytest.raises(ValueError, match="data must be one of"):
         TrainConfig(data="imaginary")
     with pytest.raises(ValueError):

@@ -105,6 +105,10 @@ class CorrectionOutcome:
     failed_at: int           # first frame where J fell below the threshold
     j_after_without: float   # mean J over frames failed_at+1 .. end, tracker left alone
     j_after_with: float      # the same, after one corrective click on frame failed_at
+    # J on frame failed_at itself, before and after the click: tells a click that does not fix
+    # its own frame from a fixed frame that memory then fails to carry forward.
+    j_at_without: float = float("nan")
+    j_at_with: float = float("nan")
 
 
 def correction_gain(model: LoadedModel, clips: Sequence[Clip], threshold: float = 0.5,
@@ -124,7 +128,8 @@ def correction_gain(model: LoadedModel, clips: Sequence[Clip], threshold: float 
             outcomes.append(CorrectionOutcome(
                 seed=clip.meta.seed, obj_id=oid, failed_at=failed,
                 j_after_without=float(np.mean([js[t] for t in after])),
-                j_after_with=float(np.mean([region_j(fixed[t] == oid, clip.masks[t] == oid) for t in after]))))
+                j_after_with=float(np.mean([region_j(fixed[t] == oid, clip.masks[t] == oid) for t in after])),
+                j_at_without=js[failed], j_at_with=region_j(fixed[failed] == oid, clip.masks[failed] == oid)))
     return outcomes
 
 

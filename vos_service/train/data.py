@@ -56,7 +56,8 @@ def _strided(clip: Clip, stride: int) -> Clip:
     """Every ``stride``-th frame of ``clip`` (frame 0, where the prompt goes, first)."""
     if stride == 1:
         return clip
-    return replace(clip, frames=clip.frames[::stride], masks=clip.masks[::stride])
+    meta = replace(clip.meta, camera=clip.meta.camera[::stride])  # one camera row per kept frame
+    return replace(clip, frames=clip.frames[::stride], masks=clip.masks[::stride], meta=meta)
 
 
 def to_batch(clips: list[Clip]):

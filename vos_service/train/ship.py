@@ -61,6 +61,8 @@ def evaluate_model(model: LoadedModel, protocol: HeldOutProtocol = HeldOutProtoc
             "J_after_without": float(np.mean([f.j_after_without for f in fixes])) if fixes else None,
             "J_after_with": float(np.mean([f.j_after_with for f in fixes])) if fixes else None,
             "improved": sum(f.j_after_with > f.j_after_without for f in fixes),
+            "J_at_click_without": float(np.mean([f.j_at_without for f in fixes])) if fixes else None,
+            "J_at_click_with": float(np.mean([f.j_at_with for f in fixes])) if fixes else None,
             "cases": [asdict(f) for f in fixes],
         },
         # Hand-placed inside / outside points on the real clips (eval/real_clicks.py); None

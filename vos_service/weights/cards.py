@@ -28,7 +28,9 @@ def card_markdown(card: dict) -> str:
     corr = ("no failures to correct" if not c["objects_failed"] else
             f"{c['objects_failed']} objects lost (J < {c['threshold_J']}); mean J after the failure "
             f"{c['J_after_without']:.3f} without, {c['J_after_with']:.3f} with one corrective click "
-            f"({c['improved']} of {c['objects_failed']} improved)")
+            f"({c['improved']} of {c['objects_failed']} improved)"
+            + (f"; on the clicked frame itself J {c['J_at_click_without']:.3f} -> {c['J_at_click_with']:.3f}"
+               if c.get("J_at_click_with") is not None else ""))
     rows = [
         ("architecture", f"SAM 2.1 modules, config `{card['config']}`: {card['params'] / 1e6:.2f} M parameters, "
                          f"256 px input"),
