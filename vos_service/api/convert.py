@@ -23,7 +23,7 @@ from ..engine.errors import InvalidPromptError
 from ..engine.types import ObjectResult, Prompt
 from ..config import StreamSettings
 from ..io.decode import FrameFormat
-from ..io.rle import RleError, decode_untrusted, encode_mask
+from ..io.rle import Rle, RleError, decode_untrusted, encode_mask
 from ..runtime.types import (CloseReason, DropReason, FrameOutput, LimitExceededError, PromptSpec, StreamInfo,
                              StreamMode, StreamSpec)
 from .errors import InvalidRequestError
@@ -130,7 +130,7 @@ def _mask_from_proto(mask: pb.Rle, height: int, width: int, limits: StreamSettin
 # ---- domain -> responses ---------------------------------------------------------------
 
 
-def masklet_to_proto(o: ObjectResult, rle: Optional[dict] = None) -> pb.Masklet:
+def masklet_to_proto(o: ObjectResult, rle: Optional[Rle] = None) -> pb.Masklet:
     rle = rle or encode_mask(o.mask)
     msg = pb.Masklet(obj_id=o.obj_id, mask=pb.Rle(size=rle["size"], counts=rle["counts"]), score=o.score,
                      visible=o.visible, iou=o.iou, revision=o.revision, prompted=o.prompted)

@@ -192,6 +192,7 @@ class FrameStream:
             if rgb is None:
                 return
             meta = self._held.popleft()
+        assert rgb is not None  # only H.264 holds frames back
         await self._offer(meta, rgb)
 
     def _check(self, frame: pb.Frame) -> None:

@@ -11,11 +11,14 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import torch
 
 from .errors import ModelConfigError
+
+if TYPE_CHECKING:  # sam2 ships no type information: SAM2Base reads as Any, its attributes unchecked
+    from sam2.modeling.sam2_base import SAM2Base
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +97,7 @@ class ModelSpec:
 class LoadedModel:
     """A SAM2Base in eval mode plus how to run it."""
 
-    sam: "torch.nn.Module"  # sam2.modeling.sam2_base.SAM2Base
+    sam: SAM2Base
     spec: ModelSpec
     weights: str  # human-readable origin of the weights, shown in outputs
 

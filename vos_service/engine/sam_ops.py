@@ -95,14 +95,17 @@ def memory_conditioned_features(sam, image: ImageFeatures, reads: Sequence[Memor
     """
     B = len(reads)
     C, mem_dim = sam.hidden_dim, sam.mem_dim
-    memories, memory_pos = [], []
+    mem_rows, pos_rows = [], []
     for read in reads:
-        mem = [e.maskmem.flatten(1).t().float() for e, _ in read.memories]  # (hw, C_mem) each
+        mem = []
+        for e, _ in read.memories:
+            assert e.maskmem is not None  # the policy reads only entries that still hold a memory
+            mem.append(e.maskmem.flatten(1).t().float())  # (hw, C_mem)
         pos = [maskmem_pos + sam.maskmem_tpos_enc[slot].view(1, mem_dim) for _, slot in read.memories]
-        memories.append(torch.cat(mem, 0))
-        memory_pos.append(torch.cat(pos, 0))
-    memory = torch.stack(memories, 1)  # (N_mem*hw, B, C_mem)
-    memory_pos = torch.stack(memory_pos, 1)
+        mem_rows.append(torch.cat(mem, 0))
+        pos_rows.append(torch.cat(pos, 0))
+    memory = torch.stack(mem_rows, 1)  # (N_mem*hw, B, C_mem)
+    memory_pos = torch.stack(pos_rows, 1)
 
     n_ptr = len(reads[0].pointers)
     num_ptr_tokens = 0

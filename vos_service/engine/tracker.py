@@ -169,7 +169,7 @@ class StreamTracker:
                 query = sam_ops.image_query(self.sam, slot.image)  # once per frame, for every object
                 for ids in groups.values():  # equal token counts batch into one attention call
                     pix.append(sam_ops.memory_conditioned_features(
-                        self.sam, slot.image, [reads[i] for i in ids], self._maskmem_pos,
+                        self.sam, slot.image, [reads[i] for i in ids], self._memory_pos(),
                         self.attention_chunk, query))
                     order.extend(ids)
                 pix_feat = torch.cat(pix, 0) if len(pix) > 1 else pix[0]
@@ -209,7 +209,7 @@ class StreamTracker:
                 pix = sam_ops.no_memory_features(self.sam, slot.image, 1)
             else:
                 read = self.policy.read(obj.memory, slot.frame_index)
-                pix = sam_ops.memory_conditioned_features(self.sam, slot.image, [read], self._maskmem_pos,
+                pix = sam_ops.memory_conditioned_features(self.sam, slot.image, [read], self._memory_pos(),
                                                           self.attention_chunk)
             dec = sam_ops.decode(self.sam, pix, slot.image, point_inputs=points, mask_inputs=prev_logits,
                                  multimask=self.sam._use_multimask(is_init, points))
@@ -222,6 +222,11 @@ class StreamTracker:
         return ObjectFrameState(dec.low_res, float(dec.score[0]), float(dec.iou[0]),
                                 revision=0 if prev is None else prev.revision + 1,
                                 prompted=True, points=points)
+
+    def _memory_pos(self) -> torch.Tensor:
+        # Set by the first memory encoded: memory is read only once an object has some.
+        assert self._maskmem_pos is not None, "a memory read before any memory was encoded"
+        return self._maskmem_pos
 
     def _encode_memory(self, image: ImageFeatures, high_res, score, from_prompt: bool) -> torch.Tensor:
         maskmem, pos = sam_ops.encode_memory(self.sam, image, high_res, score, from_prompt)

@@ -28,6 +28,7 @@ from typing import Optional
 
 import av
 import cv2
+from av.video.codeccontext import VideoCodecContext
 import numpy as np
 
 from .h264_sps import SpsError, sps_sizes
@@ -61,7 +62,7 @@ class FrameDecoder:
             raise FrameDecodeError(f"frame size must be positive, got {width}x{height}")
         self.width = int(width)
         self.height = int(height)
-        self._h264: Optional[av.CodecContext] = None
+        self._h264: Optional[VideoCodecContext] = None
         self._held: deque[np.ndarray] = deque()  # H.264 frames decoded but not yet returned
         if self.format is FrameFormat.H264:
             self._h264 = av.CodecContext.create("h264", "r")
@@ -155,6 +156,7 @@ class FrameDecoder:
                                        f"the stream is {self.width}x{self.height}")
 
     def _decode_h264(self, data: bytes) -> Optional[np.ndarray]:
+        assert self._h264 is not None  # created with the decoder for the H264 format
         self._check_sps(data)
         try:
             frames = self._h264.decode(av.Packet(data))

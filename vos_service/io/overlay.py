@@ -176,7 +176,10 @@ class VideoWriter(ClosingContext):
         return self._stream.height, self._stream.width
 
     def _add_stream(self, height: int, width: int) -> av.video.stream.VideoStream:
+        assert self._container is not None  # write() refuses a closed writer first
         stream = self._container.add_stream(self.codec, rate=self.fps)
+        if not isinstance(stream, av.video.stream.VideoStream):
+            raise ValueError(f"{self.codec!r} is not a video codec")
         stream.height = height + height % 2
         stream.width = width + width % 2
         stream.pix_fmt = "yuv420p"

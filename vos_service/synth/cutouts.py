@@ -87,7 +87,7 @@ def _region(mask: np.ndarray, offset: tuple[int, int], area: int) -> Region | No
     poly = cv2.approxPolyDP(contour, 1.0, True).reshape(-1, 2).astype(np.float32)
     if len(poly) < 6:
         return None
-    region = Region(poly + np.float32(offset), (ox + offset[0] + 0.5, oy + offset[1] + 0.5))
+    region = Region(poly + np.asarray(offset, np.float32), (ox + offset[0] + 0.5, oy + offset[1] + 0.5))
     # Slivers and branches (a leash, a table edge) scaled to an object's size vanish: keep
     # regions whose inside disc is a fair part of their reach.
     return region if dist.max() >= _MIN_ROUNDNESS * region.reach else None

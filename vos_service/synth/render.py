@@ -8,7 +8,7 @@ is at least half a pixel, so occluders (labelled or not) overwrite what they hid
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -30,10 +30,11 @@ class Actor:
     outline: Outline
     wobble: Wobble
     pose: Pose
-    texture: np.ndarray | None = None  # (S, S, 3) float32 RGB
+    # Filled in by planning (every drawn actor has both); empty until then, never None.
+    texture: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 3), np.float32))  # (S, S, 3) float32 RGB
     texture_name: str = ""
     color: tuple[int, int, int] = (0, 0, 0)
-    path: np.ndarray | None = None     # (T, 2) float64 screen centre per frame
+    path: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # (T, 2) float64 screen centre per frame
     z: int = 0
     lookalike_of: int | None = None
     leaves: tuple[int, int] | None = None

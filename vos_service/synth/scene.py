@@ -118,6 +118,7 @@ def _place(rng: np.random.Generator, actors: list[Actor], size: tuple[int, int])
             best = [np.array([-edge, h / 2]), np.array([w + edge, h / 2]),
                     np.array([w / 2, -edge]), np.array([w / 2, h + edge])][int(rng.integers(4))]
         # A tracked actor keeps the roomiest spot found: it may start partly covered.
+        assert best is not None  # the first try always beats -inf
         starts.append(best)
     return starts
 
@@ -205,6 +206,6 @@ def plan_actors(seed: int, num_objects: int, opts: SynthOptions, num_frames: int
         a.path = blend_towards(a.path, out, window_weight(T, win))
         a.leaves = win.held
 
-    if victim is not None:
+    if victim is not None and occluder is not None and occ_win is not None:  # planned together
         occluder.path = blend_towards(occluder.path, victim.path, window_weight(T, occ_win))
     return actors

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -118,7 +119,7 @@ class SynthOptions:
     @classmethod
     def plain(cls, **overrides) -> SynthOptions:
         """Flat colours, no distractors, no camera or lighting effects: every pixel is predictable."""
-        base = dict(texture_strength=0.0, real_patch_prob=0.0, real_background_prob=0.0,
+        base: dict[str, Any] = dict(texture_strength=0.0, real_patch_prob=0.0, real_background_prob=0.0,
                     occlusion_prob=0.0, leave_reenter_prob=0.0, num_distractors=(0, 0),
                     camera_shake=0.0, camera_pan=0.0, lighting=0.0, noise_std=0.0)
         base.update(overrides)

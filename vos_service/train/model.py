@@ -7,10 +7,15 @@ SAM2Base state dict, so exported weights load into the engine unchanged.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from vos_service.engine.model import ModelSpec, compose_sam2_config
 from vos_service.train.config import TrainConfig
+
+if TYPE_CHECKING:  # the sam2 training package ships no type information: reads as Any
+    from training.model.sam2 import SAM2Train
 
 
 def train_overrides(cfg: TrainConfig) -> list[str]:
@@ -26,7 +31,7 @@ def train_overrides(cfg: TrainConfig) -> list[str]:
     ]
 
 
-def build_train_model(cfg: TrainConfig, init_seed: int) -> torch.nn.Module:
+def build_train_model(cfg: TrainConfig, init_seed: int) -> SAM2Train:
     from hydra.utils import instantiate
 
     spec = ModelSpec(cfg.arch, random_init_seed=init_seed)
