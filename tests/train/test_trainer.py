@@ -127,6 +127,30 @@ def test_a_fine_tune_starts_from_the_given_weights_and_logs_validation_jf(straig
     assert not (tmp_path / "ft" / "val.pt").exists()
 
 
+def test_the_best_validation_step_is_kept_and_can_be_shipped(straight_run, tmp_path):
+    from vos_service.eval.tracking import HeldOutProtocol
+    from vos_service.train.ship import ship
+    from vos_service.train.trainer import BEST
+
+    run, _, _ = straight_run
+    start = tmp_path / "start.pt"
+    export_weights(run / CHECKPOINT, start)
+    cfg = TrainConfig(**{**TINY.to_dict(), "seed": 7, "init_from": str(start), "val_every": 1, "val_clips": 1})
+    t = Trainer(tmp_path / "ft", cfg)
+    t.run(progress=False, workers=0)
+    val = [r for r in map(json.loads, (tmp_path / "ft" / LOG).read_text().splitlines()) if "val_J&F" in r]
+    assert [r["step"] for r in val] == list(range(1, cfg.steps + 1))
+    peak = max(val, key=lambda r: r["val_J&F"])  # the first of equal peaks: only a better score replaces it
+    best = torch.load(tmp_path / "ft" / BEST, weights_only=True)
+    last = torch.load(tmp_path / "ft" / CHECKPOINT, weights_only=True)
+    assert best["step"] == peak["step"] and best["val_J&F"] == peak["val_J&F"] and "optimizer" not in best
+    same = all(torch.equal(v, last["model"][k]) for k, v in best["model"].items())
+    assert same == (peak["step"] == cfg.steps)  # the peak's own weights, not the last step's
+    card = ship(tmp_path / "ft", out_dir=tmp_path / "w", protocol=HeldOutProtocol(clips=2, num_frames=4),
+                real_clips=False, checkpoint=BEST)
+    assert card["training"]["steps"] == peak["step"]
+
+
 def test_a_fine_tune_from_weights_of_another_architecture_fails_loudly(tmp_path):
     from vos_service.engine.model import ModelConfigError
 

@@ -55,6 +55,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     sh.add_argument("--out-dir", type=Path, default=None, help="where to write (default: the package's weights folder)")
     sh.add_argument("--clips", type=int, default=100, help="held-out clips to evaluate on (default %(default)s)")
     sh.add_argument("--force", action="store_true", help="ship even if it does not beat the current card")
+    sh.add_argument("--best", action="store_true",
+                    help="ship the run's best validation step (RUN_DIR/best.pt) instead of its last (last.pt)")
     sh.set_defaults(func=_ship)
 
     ev = add_parser(actions, "eval", help="score any model on the held-out synthetic test set (one click, J&F)")
@@ -125,11 +127,12 @@ def _eval(args: argparse.Namespace) -> int:
 def _ship(args: argparse.Namespace) -> int:
     from vos_service.eval.tracking import HeldOutProtocol
     from vos_service.train.ship import ship
+    from vos_service.train.trainer import BEST, CHECKPOINT
     from vos_service.weights.cards import card_markdown
     from vos_service.weights.shipped import WEIGHTS_DIR
 
     card = ship(args.run_dir, args.name, args.out_dir or WEIGHTS_DIR, HeldOutProtocol(clips=args.clips),
-                force=args.force)  # ShipRefused: exit code REFUSED
+                force=args.force, checkpoint=BEST if args.best else CHECKPOINT)  # ShipRefused: exit code REFUSED
     print(json.dumps(card["eval"], indent=2))
     print(card_markdown(card))
     return 0

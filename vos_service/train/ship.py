@@ -116,8 +116,10 @@ class ShipRefused(RuntimeError):
 
 
 def ship(run_dir: Path, name: str = "nano", out_dir: Path = WEIGHTS_DIR,
-         protocol: HeldOutProtocol = HeldOutProtocol(), force: bool = False, real_clips: bool = True) -> dict:
-    """Export, measure, and replace ``name`` only if the candidate's held-out J&F beats its card's
+         protocol: HeldOutProtocol = HeldOutProtocol(), force: bool = False, real_clips: bool = True,
+         checkpoint: str = CHECKPOINT) -> dict:
+    """Export ``run_dir/checkpoint`` (``last.pt``, or ``best.pt``: the best validation step),
+    measure it, and replace ``name`` only if the candidate's held-out J&F beats its card's
     (measured on the same protocol), unless ``force``."""
     weights, card_path = out_dir / f"{name}.pt", out_dir / f"{name}.json"
     current = read_card(card_path) if card_path.is_file() else None
@@ -125,7 +127,7 @@ def ship(run_dir: Path, name: str = "nano", out_dir: Path = WEIGHTS_DIR,
         raise ShipRefused(f"the current {name} card was scored on {current['eval']['protocol']['clips']} clips, "
                           f"not {protocol.clips}: re-score it first (vos-service train card --clips {protocol.clips})")
     candidate = out_dir / f".{name}.candidate.pt"
-    meta = export_weights(Path(run_dir) / CHECKPOINT, candidate)
+    meta = export_weights(Path(run_dir) / checkpoint, candidate)
     params = sum(v.numel() for v in torch.load(candidate, weights_only=True)["model"].values())
     evaluation = evaluate_model(build_model(ModelSpec(meta["arch"], checkpoint=candidate)), protocol, real_clips)
     if current is not None and not force and evaluation["heldout"]["J&F"] <= current["eval"]["heldout"]["J&F"]:

@@ -1,7 +1,8 @@
 """The training loop: resumable, logged, CPU-friendly.
 
 A run lives in one directory: ``last.pt`` (model, optimiser, step, elapsed time,
-config; replaced atomically every ``checkpoint_every`` steps and at the end) and
+config; replaced atomically every ``checkpoint_every`` steps and at the end),
+``best.pt`` (the weights of the best validation J&F so far, when the run validates) and
 ``log.jsonl`` (one line of mean losses per ``log_every`` steps). Starting a run in
 a directory that holds ``last.pt`` resumes it: same config, same data order
 (clip seeds are a function of the step), optimiser state restored.
@@ -25,6 +26,7 @@ from vos_service.train.data import SynthStream
 from vos_service.train.model import build_loss, build_train_model
 
 CHECKPOINT = "last.pt"
+BEST = "best.pt"  # validation peaks between checkpoints would otherwise be overwritten by later steps
 LOG = "log.jsonl"
 LOSS_KEYS = ("loss_mask", "loss_dice", "loss_iou", "loss_class", "core_loss")
 
@@ -75,14 +77,31 @@ class Trainer:
             self.opt.load_state_dict(ck["optimizer"])
             self.step, self.elapsed_s = int(ck["step"]), float(ck["elapsed_s"])
 
-    def save(self) -> Path:
+    def save(self, name: str = CHECKPOINT, **extra) -> Path:
+        """``last.pt`` (resumable: with the optimiser) or another checkpoint of the weights."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        path = self.run_dir / CHECKPOINT
+        path = self.run_dir / name
         tmp = path.with_suffix(".tmp")
-        torch.save({"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "step": self.step,
-                    "elapsed_s": self.elapsed_s, "config": self.cfg.to_dict()}, tmp)
+        state = {"model": self.model.state_dict(), "step": self.step, "elapsed_s": self.elapsed_s,
+                 "config": self.cfg.to_dict(), **extra}
+        if name == CHECKPOINT:
+            state["optimizer"] = self.opt.state_dict()
+        torch.save(state, tmp)
         os.replace(tmp, path)  # a crash mid-save leaves the previous checkpoint intact
         return path
+
+    def best_val(self) -> float | None:
+        """Validation J&F of ``best.pt``, None when there is none yet."""
+        path = self.run_dir / BEST
+        return float(torch.load(path, map_location="cpu", weights_only=True)["val_J&F"]) if path.is_file() else None
+
+    def _validate_and_keep_best(self, log) -> None:
+        val = self.validate()
+        log.write(json.dumps({"step": self.step, **val}) + "\n")
+        log.flush()
+        best = self.best_val()
+        if best is None or val["val_J&F"] > best:
+            self.save(BEST, **{"val_J&F": val["val_J&F"]})
 
     def validate(self) -> dict[str, float]:
         """One-click J&F of the current weights on the validation seeds (never the test set)."""
@@ -150,8 +169,7 @@ class Trainer:
                     sums.clear()
                     n, t_log = 0, now
                 if cfg.val_every and self.step % cfg.val_every == 0:
-                    log.write(json.dumps({"step": self.step, **self.validate()}) + "\n")
-                    log.flush()
+                    self._validate_and_keep_best(log)
                 if self.step % cfg.checkpoint_every == 0 or self.step == end:
                     self.save()
                 if self.step >= end:
