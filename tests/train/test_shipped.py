@@ -89,11 +89,14 @@ def test_a_corrective_click_after_a_failure_sticks(nano, nano_model):
     def j_after(preds):
         return sum(region_j(preds[t] == oid, clip.masks[t] == oid) for t in after) / len(after)
 
-    without = j_after(track_one_click(nano_model, clip))
-    with_click = j_after(track_one_click(nano_model, clip, correct=(oid, at)))
+    base, fixed = track_one_click(nano_model, clip), track_one_click(nano_model, clip, correct=(oid, at))
+    without, with_click = j_after(base), j_after(fixed)
     assert without == pytest.approx(case["j_after_without"], abs=MARGIN)
     assert with_click == pytest.approx(case["j_after_with"], abs=MARGIN)
     assert with_click > without + 0.1
+    # the clicked frame itself, as the card records it
+    assert region_j(base[at] == oid, clip.masks[at] == oid) == pytest.approx(case["j_at_without"], abs=MARGIN)
+    assert region_j(fixed[at] == oid, clip.masks[at] == oid) == pytest.approx(case["j_at_with"], abs=MARGIN)
 
 
 def test_weights_list_shows_the_shipped_default(capsys):
