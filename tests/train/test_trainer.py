@@ -98,6 +98,18 @@ def test_resume_repeats_an_uninterrupted_run_exactly(straight_run, tmp_path):
         torch.testing.assert_close(resumed.model.state_dict()[k], v, rtol=0, atol=1e-6, msg=k)
 
 
+def test_a_run_stopped_between_checkpoints_does_not_log_steps_twice(tmp_path):
+    cfg = TrainConfig(**{**TINY.to_dict(), "checkpoint_every": 2})
+    Trainer(tmp_path, cfg).run(until_step=2, progress=False, workers=0)
+    at_2 = (tmp_path / CHECKPOINT).read_bytes()
+    Trainer(tmp_path).run(progress=False, workers=0)
+    (tmp_path / CHECKPOINT).write_bytes(at_2)  # killed after logging step 3, before its checkpoint
+    resumed = Trainer(tmp_path)
+    assert resumed.step == 2
+    resumed.run(progress=False, workers=0)
+    assert [json.loads(line)["step"] for line in (tmp_path / LOG).read_text().splitlines()] == [1, 2, 3]
+
+
 def test_resume_may_extend_the_schedule(straight_run, tmp_path):
     run, _, _ = straight_run
     t = Trainer(run, TrainConfig(steps=10))

@@ -90,6 +90,19 @@ class Trainer:
         os.replace(tmp, path)  # a crash mid-save leaves the previous checkpoint intact
         return path
 
+    def _forget_log_after(self, step: int) -> None:
+        """Drop log lines past ``step``: a run stopped between checkpoints logged steps that
+        resuming from last.pt trains again, and the log would hold them twice."""
+        path = self.run_dir / LOG
+        if not path.is_file():
+            return
+        lines = path.read_text().splitlines(keepends=True)
+        kept = [line for line in lines if json.loads(line)["step"] <= step]
+        if len(kept) < len(lines):
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text("".join(kept))
+            os.replace(tmp, path)
+
     def best_val(self) -> float | None:
         """Validation J&F of ``best.pt``, None when there is none yet."""
         path = self.run_dir / BEST
@@ -149,6 +162,7 @@ class Trainer:
         n, t_log = 0, time.perf_counter()
         bar = tqdm(total=end, initial=self.step, disable=not progress, unit="step", dynamic_ncols=True)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._forget_log_after(self.step)
         with open(self.run_dir / LOG, "a") as log:
             for data_step, batch in loader:
                 assert data_step == self.step, (data_step, self.step)
