@@ -104,6 +104,8 @@ def test_a_run_stopped_between_checkpoints_does_not_log_steps_twice(tmp_path):
     at_2 = (tmp_path / CHECKPOINT).read_bytes()
     Trainer(tmp_path).run(progress=False, workers=0)
     (tmp_path / CHECKPOINT).write_bytes(at_2)  # killed after logging step 3, before its checkpoint
+    with open(tmp_path / LOG, "a") as log:
+        log.write('{"step": 4, "core_lo')  # ... and in the middle of writing the next line
     resumed = Trainer(tmp_path)
     assert resumed.step == 2
     resumed.run(progress=False, workers=0)

@@ -97,7 +97,9 @@ class Trainer:
         if not path.is_file():
             return
         lines = path.read_text().splitlines(keepends=True)
-        kept = [line for line in lines if json.loads(line)["step"] <= step]
+        # A kill mid-write leaves a last line without its newline: half a record, dropped.
+        whole = [line for line in lines if line.endswith("\n")]
+        kept = [line for line in whole if json.loads(line)["step"] <= step]
         if len(kept) < len(lines):
             tmp = path.with_suffix(".tmp")
             tmp.write_text("".join(kept))
