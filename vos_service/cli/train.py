@@ -27,13 +27,15 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.description, p.formatter_class = __doc__, argparse.RawDescriptionHelpFormatter
     actions = p.add_subparsers(dest="train_command", required=True, metavar="{run,ship,eval,card}")
     run = add_parser(actions, "run", help="start or resume a training run (resumes if RUN_DIR/last.pt exists)")
+    # Said once here rather than after every option's default, where it repeated on each line of --help.
+    run.epilog = ("A resumed run keeps its own settings; only --steps (extend or shorten the schedule) and "
+                  "--until apply to it.")
     run.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run's folder (checkpoints, log)")
     defaults = TrainConfig()
     types = {f.name: f.type for f in fields(TrainConfig)}
     for name in _TUNABLE:
         run.add_argument("--" + name.replace("_", "-"), type=float if types[name] == "float" else int,
-                         default=None, help=f"default {getattr(defaults, name)} (a resumed run keeps its own, "
-                                            "except --steps, which extends or shortens it)")
+                         default=None, help=f"default {getattr(defaults, name)}")
     run.add_argument("--arch", default=None, help=f"architecture (default {defaults.arch})")
     run.add_argument("--data", default=None, choices=sorted(DATA_PRESETS),
                      help=f"what the synthetic clips contain (default {defaults.data}: the held-out set's own "

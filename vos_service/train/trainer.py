@@ -184,7 +184,9 @@ class Trainer:
                     bar.set_postfix(loss=f"{rec['core_loss']:.3f}", dice=f"{rec['loss_dice']:.3f}")
                     sums.clear()
                     n, t_log = 0, now
-                if cfg.val_every and self.step % cfg.val_every == 0:
+                # The schedule's last step is validated too: it is the weights `train ship` takes,
+                # and a --val-every that does not divide --steps would otherwise leave it unscored.
+                if cfg.val_every and (self.step % cfg.val_every == 0 or self.step == cfg.steps):
                     self._validate_and_keep_best(log)
                 if self.step % cfg.checkpoint_every == 0 or self.step == end:
                     self.save()
