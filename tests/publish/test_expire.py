@@ -56,6 +56,23 @@ def test_expire_waits_out_an_outage_and_is_never_the_one_dropped(redis_server, r
     assert (stats.expires_applied, stats.expires_dropped, stats.expires_pending) == (1, 0, 0)
 
 
+def test_persist_cancels_an_earlier_expiry_in_order(redis_server, redis_client):
+    key = masklets_key("cam-1")
+    with RedisPublisher(redis_server.url, batch_size=4) as pub:
+        pub.publish(make_masklet(0))
+        pub.expire(key, 1)  # closed ...
+        pub.persist(key)  # ... and open again: the later call wins, whatever the batching
+        for i in range(1, 10):
+            pub.publish(make_masklet(i))
+        pub.persist(masklets_key("never-written"))  # no such key: applied, a no-op
+        assert pub.flush(DEADLINE_S)
+        stats = pub.stats()
+    assert redis_client.pttl(key) == -1 and not redis_client.exists(masklets_key("never-written"))
+    assert read_masklets(redis_client) == [make_masklet(i) for i in range(10)]
+    expires = (stats.expires_submitted, stats.expires_applied, stats.expires_dropped, stats.expires_pending)
+    assert expires == (3, 3, 0, 0)
+
+
 def test_expiries_left_at_close_are_counted(redis_server):
     pub = RedisPublisher(redis_server.url, **FAST)
     wait_until(lambda: pub.connected, what="connected")

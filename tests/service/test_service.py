@@ -82,6 +82,31 @@ def test_stream_results_also_in_redis_and_metrics_over_http():
     run(scenario())
 
 
+def test_a_stream_reopened_within_the_ttl_keeps_its_key():
+    # A closed stream's key gets an expiry; XADD keeps a key's TTL, so without the PERSIST queued at
+    # open a camera back within the TTL would lose its live masklets when the old expiry ran out.
+    async def scenario():
+        async with service(**{"redis.key_ttl_s": 600}) as (svc, client, r):
+            key = masklets_key("cam")
+            frames = [(i, f, i / 30) for i, f in enumerate(FRAMES[:3])]
+            [e async for e in client.stream("cam", frames, mode="lossless", initial_prompts=[(1, CLICK)])]
+            await wait_for(lambda: r.pttl(key) > 0)  # closed: expires within 600 s
+            assert r.pttl(key) <= 600_000 and len(redis_masklets(r, "cam")) == 3
+            call = await client.open_stream("cam", 1280, 720, mode="lossless", initial_prompts=[(1, CLICK)])
+            await call.send(3, FRAMES[3])
+            while not isinstance(await call.read(), Result):  # Opened first
+                pass
+            await wait_for(lambda: len(redis_masklets(r, "cam")) == 4)
+            assert r.pttl(key) == -1  # live again: no expiry on its key
+            await call.done_writing()
+            while await call.read() is not None:
+                pass
+            await wait_for(lambda: r.pttl(key) > 0)  # and closed again
+            stats = svc.manager.publisher.redis.stats()
+            assert (stats.expires_submitted, stats.expires_applied, stats.expires_pending) == (4, 4, 0)
+    run(scenario())
+
+
 def test_correction_is_republished_with_higher_revision():
     async def scenario():
         async with service() as (svc, client, r):

@@ -17,9 +17,12 @@ or is still ``buffered``.
 ``expire(key, ttl_s)`` queues a PEXPIRE through the same FIFO, so Redis
 applies it after every XADD to that key queued before it (the service calls
 it when a stream closes: the key becomes evictable, see redis_conf.py, and
-goes away after the TTL). Expiries are counted apart from messages and are
-never the ones dropped when the FIFO overflows: a lost expiry would keep a
-key forever.
+goes away after the TTL). ``persist(key)`` queues a PERSIST the same way (the
+service calls it when a stream opens: a camera back within the TTL must not
+lose its live key when the old expiry runs out, and XADD keeps a key's TTL).
+Both are counted as expiries, apart from messages, and are never the ones
+dropped when the FIFO overflows: a lost expiry would keep a key forever, a
+lost persist would delete a live one.
 
 Delivery is at-least-once: if a connection breaks after Redis applied a
 batch but before its reply arrives, the batch is sent again (readers dedupe
@@ -51,8 +54,9 @@ __all__ = ["PublisherStats", "RedisPublisher", "redact_url"]
 
 log = logging.getLogger(__name__)
 
-# (stream key, XADD fields) or (key, PEXPIRE milliseconds)
+# (stream key, XADD fields) or (key, PEXPIRE milliseconds) or (key, _PERSIST)
 _Item = tuple[str, Union[dict[str, str], int]]
+_PERSIST = 0  # a PEXPIRE is always >= 1 ms
 
 
 def _is_expire(item: _Item) -> bool:
@@ -92,10 +96,10 @@ class PublisherStats:
     failures: int  # failed send attempts (connection, timeout, OOM ...) + rejected messages
     buffered: int  # waiting or in flight right now
     connected: bool  # the last send went through (Redis reachable and accepting writes)
-    # expire() calls, apart from the message counts above:
+    # expire() and persist() calls, apart from the message counts above:
     # expires_submitted == expires_applied + expires_dropped + expires_pending
     expires_submitted: int = 0
-    expires_applied: int = 0  # Redis answered PEXPIRE (0 = the key did not exist: nothing to expire)
+    expires_applied: int = 0  # Redis answered PEXPIRE / PERSIST (0 = no such key, or no TTL to drop)
     expires_dropped: int = 0  # never applied: still waiting at close(), or Redis answered an error
     expires_pending: int = 0  # waiting or in flight right now
 
@@ -196,7 +200,16 @@ class RedisPublisher:
         """
         if not 0 < ttl_s < math.inf:
             raise ValueError(f"ttl_s must be > 0 and finite, got {ttl_s!r}")
-        item: _Item = (key, max(1, round(ttl_s * 1000)))
+        self._queue_expiry((key, max(1, round(ttl_s * 1000))))
+
+    def persist(self, key: str) -> None:
+        """Queue ``PERSIST key`` (drop its expiry), applied after everything already queued for ``key``.
+
+        Queued, counted and kept like an expiry (see expire()).
+        """
+        self._queue_expiry((key, _PERSIST))
+
+    def _queue_expiry(self, item: _Item) -> None:
         with self._lock:
             self._expires_submitted += 1
             if self._closed:
@@ -319,7 +332,9 @@ class RedisPublisher:
     def _send(self, batch: list[_Item]) -> None:
         pipe = self._client.pipeline(transaction=False)
         for key, payload in batch:
-            if isinstance(payload, int):
+            if payload == _PERSIST:
+                pipe.persist(key)
+            elif isinstance(payload, int):
                 pipe.pexpire(key, payload)
             else:
                 pipe.xadd(key, cast(dict, payload), maxlen=self._maxlen, approximate=True)

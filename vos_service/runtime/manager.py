@@ -31,6 +31,7 @@ class Publisher(Protocol):
 
     def masklets(self, output: FrameOutput) -> None: ...
     def event(self, type: str, stream_id: str, **fields: Any) -> None: ...
+    def stream_opened(self, stream_id: str) -> None: ...
     def stream_closed(self, stream_id: str) -> None: ...
     def last_masklet(self, stream_id: str) -> Optional[MaskletMessage]: ...
     def close(self, timeout: float = 1.0) -> None: ...
@@ -47,6 +48,9 @@ class NullPublisher:
         pass
 
     def event(self, type: str, stream_id: str, **fields: Any) -> None:
+        pass
+
+    def stream_opened(self, stream_id: str) -> None:
         pass
 
     def stream_closed(self, stream_id: str) -> None:
@@ -105,6 +109,7 @@ class StreamManager:
             if owner_max_streams is not None and owned >= owner_max_streams:
                 raise LimitExceededError(f"{spec.owner!r} has {owned} streams open, its quota (max_streams)")
             self._sessions[spec.stream_id] = session
+        self.publisher.stream_opened(spec.stream_id)  # before its first masklet, in the same FIFO
         self.event("stream_opened", spec.stream_id, detail={"mode": spec.mode.value,
                                                             "width": spec.width, "height": spec.height})
         return session

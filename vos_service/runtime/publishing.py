@@ -47,6 +47,11 @@ class RedisStreamsPublisher:
         fields = self.redis.last_entry(masklets_key(stream_id))
         return MaskletMessage.from_fields(fields) if fields is not None else None
 
+    def stream_opened(self, stream_id: str) -> None:
+        """The id may be back within a closed stream's TTL: its key must not expire while live."""
+        if self.key_ttl_s > 0:
+            self.redis.persist(masklets_key(stream_id))
+
     def stream_closed(self, stream_id: str) -> None:
         """Queued after the stream's last masklets, so the expiry applies to the complete key."""
         if self.key_ttl_s > 0:
