@@ -2,6 +2,7 @@
 
     vos-service train run runs/nano --steps 5000     # starts, or resumes runs/nano/last.pt
     vos-service train ship runs/nano --name nano     # weights + card into vos_service/weights/
+    vos-service train calibrate --name nano          # the shipped model's occlusion threshold, if it helps
     vos-service train eval --model nano --clips 30   # any model on the held-out synthetic set
 """
 
@@ -25,7 +26,7 @@ _TUNABLE = ("steps", "image_steps", "image_clips_per_step", "clips_per_step", "f
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.description, p.formatter_class = __doc__, argparse.RawDescriptionHelpFormatter
-    actions = p.add_subparsers(dest="train_command", required=True, metavar="{run,ship,eval,card}")
+    actions = p.add_subparsers(dest="train_command", required=True, metavar="{run,ship,calibrate,eval,card}")
     run = add_parser(actions, "run", help="start or resume a training run (resumes if RUN_DIR/last.pt exists)")
     # Said once here rather than after every option's default, where it repeated on each line of --help.
     run.epilog = ("A resumed run keeps its own settings; only --steps (extend or shorten the schedule) and "
@@ -59,7 +60,18 @@ def configure(p: argparse.ArgumentParser) -> None:
     sh.add_argument("--force", action="store_true", help="ship even if it does not beat the current card")
     sh.add_argument("--best", action="store_true",
                     help="ship the run's best validation step (RUN_DIR/best.pt) instead of its last (last.pt)")
+    sh.add_argument("--calibrate", action="store_true",
+                    help="first set the occlusion head's threshold on validation clips (a few minutes; "
+                         "vos_service/train/calibrate.py)")
     sh.set_defaults(func=_ship)
+
+    cb = add_parser(actions, "calibrate",
+                    help="set a shipped model's occlusion threshold on validation clips; it replaces the "
+                         "model only if it then beats its card on the held-out set")
+    cb.add_argument("--name", default="nano", help="the shipped model (default %(default)s)")
+    cb.add_argument("--out-dir", type=Path, default=None, help="its folder (default: the package's weights folder)")
+    cb.add_argument("--clips", type=int, default=100, help="held-out clips to evaluate on (default %(default)s)")
+    cb.set_defaults(func=_calibrate)
 
     ev = add_parser(actions, "eval", help="score any model on the held-out synthetic test set (one click, J&F)")
     add_model_arguments(ev)
@@ -128,13 +140,27 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _ship(args: argparse.Namespace) -> int:
     from vos_service.eval.tracking import HeldOutProtocol
+    from vos_service.train.calibrate import CalibrationPlan
     from vos_service.train.ship import ship
     from vos_service.train.trainer import BEST, CHECKPOINT
     from vos_service.weights.cards import card_markdown
     from vos_service.weights.shipped import WEIGHTS_DIR
 
     card = ship(args.run_dir, args.name, args.out_dir or WEIGHTS_DIR, HeldOutProtocol(clips=args.clips),
-                force=args.force, checkpoint=BEST if args.best else CHECKPOINT)  # ShipRefused: exit code REFUSED
+                force=args.force, checkpoint=BEST if args.best else CHECKPOINT,  # ShipRefused: exit code REFUSED
+                calibrate=CalibrationPlan() if args.calibrate else None)
     print(json.dumps(card["eval"], indent=2))
+    print(card_markdown(card))
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from vos_service.eval.tracking import HeldOutProtocol
+    from vos_service.train.ship import calibrate_shipped
+    from vos_service.weights.cards import card_markdown
+    from vos_service.weights.shipped import WEIGHTS_DIR
+
+    card = calibrate_shipped(args.name, args.out_dir or WEIGHTS_DIR, HeldOutProtocol(clips=args.clips))
+    print(json.dumps(card["calibration"], indent=2))
     print(card_markdown(card))
     return 0

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import json
 import platform
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -25,6 +26,7 @@ from vos_service.eval.real_clicks import REAL_CASES, RealCase, overlay, run_case
 from vos_service.eval.scores import summarize
 from vos_service.eval.tracking import HeldOutProtocol, correction_gain, repeat_first_frame, score_clips, track_one_click
 from vos_service.synth.types import DEFAULT_VIDEOS_DIR
+from vos_service.train.calibrate import CalibrationPlan, calibrate_occlusion, shift_weights
 from vos_service.train.export import export_weights
 from vos_service.train.trainer import CHECKPOINT, LOG
 from vos_service.weights.cards import read_card, write_card
@@ -117,41 +119,75 @@ class ShipRefused(RuntimeError):
 
 def ship(run_dir: Path, name: str = "nano", out_dir: Path = WEIGHTS_DIR,
          protocol: HeldOutProtocol = HeldOutProtocol(), force: bool = False, real_clips: bool = True,
-         checkpoint: str = CHECKPOINT) -> dict:
+         checkpoint: str = CHECKPOINT, calibrate: CalibrationPlan | None = None) -> dict:
     """Export ``run_dir/checkpoint`` (``last.pt``, or ``best.pt``: the best validation step),
     measure it, and replace ``name`` only if the candidate's held-out J&F beats its card's
-    (measured on the same protocol), unless ``force``."""
-    weights, card_path = out_dir / f"{name}.pt", out_dir / f"{name}.json"
+    (measured on the same protocol), unless ``force``. ``calibrate``: first set the occlusion
+    head's threshold on validation clips (calibrate.py)."""
+    current = _current_card(out_dir, name, protocol, force)
+    candidate = out_dir / f".{name}.candidate.pt"
+    meta = export_weights(Path(run_dir) / checkpoint, candidate)
+    training = {"steps": meta["steps"], "train_seconds": meta["train_seconds"], "config": meta["config"],
+                "machine": _machine(), "history": run_history(run_dir, meta, current)}
+    return _judge(candidate, meta["arch"], training, name, out_dir, protocol, current, force, real_clips, calibrate)
+
+
+def calibrate_shipped(name: str = "nano", out_dir: Path = WEIGHTS_DIR, protocol: HeldOutProtocol = HeldOutProtocol(),
+                      real_clips: bool = True, plan: CalibrationPlan = CalibrationPlan()) -> dict:
+    """Calibrate a shipped model's occlusion threshold (same training) and replace it if that beats its card."""
+    current = _current_card(out_dir, name, protocol, force=False)
+    if current is None:
+        raise ShipRefused(f"no shipped {name} card in {out_dir}")
+    if current.get("calibration"):
+        raise ShipRefused(f"{name} is calibrated already (shift {current['calibration']['shift']:g})")
+    candidate = out_dir / f".{name}.candidate.pt"
+    shutil.copyfile(out_dir / current["file"], candidate)
+    return _judge(candidate, current["config"], current["training"], name, out_dir, protocol, current,
+                  force=False, real_clips=real_clips, calibrate=plan)
+
+
+def _current_card(out_dir: Path, name: str, protocol: HeldOutProtocol, force: bool) -> dict | None:
+    card_path = out_dir / f"{name}.json"
     current = read_card(card_path) if card_path.is_file() else None
     if current is not None and not force and current["eval"]["protocol"]["clips"] != protocol.clips:
         raise ShipRefused(f"the current {name} card was scored on {current['eval']['protocol']['clips']} clips, "
                           f"not {protocol.clips}: re-score it first (vos-service train card --clips {protocol.clips})")
-    candidate = out_dir / f".{name}.candidate.pt"
-    meta = export_weights(Path(run_dir) / checkpoint, candidate)
+    return current
+
+
+def _judge(candidate: Path, arch: str, training: dict, name: str, out_dir: Path, protocol: HeldOutProtocol,
+           current: dict | None, force: bool, real_clips: bool, calibrate: CalibrationPlan | None) -> dict:
+    """Measure ``candidate`` (calibrated first if asked) and make it ``name`` if it beats ``current``."""
+    calibration = None
+    if calibrate is not None:
+        calibration = calibrate_occlusion(build_model(ModelSpec(arch, checkpoint=candidate)), calibrate)
+        shift_weights(candidate, calibration)
     params = sum(v.numel() for v in torch.load(candidate, weights_only=True)["model"].values())
-    evaluation = evaluate_model(build_model(ModelSpec(meta["arch"], checkpoint=candidate)), protocol, real_clips)
+    evaluation = evaluate_model(build_model(ModelSpec(arch, checkpoint=candidate)), protocol, real_clips)
     if current is not None and not force and evaluation["heldout"]["J&F"] <= current["eval"]["heldout"]["J&F"]:
         candidate.unlink()
         raise ShipRefused(f"candidate J&F {evaluation['heldout']['J&F']:.3f} does not beat the shipped "
-                          f"{current['eval']['heldout']['J&F']:.3f} on {protocol.clips} held-out clips: not shipped")
+                          f"{current['eval']['heldout']['J&F']:.3f} on {protocol.clips} held-out clips: not shipped"
+                          + (f" (calibrated: shift {calibration.shift:g})" if calibration else ""))
+    weights = out_dir / f"{name}.pt"
     candidate.replace(weights)
     card = {
-        "name": name, "config": meta["arch"], "file": weights.name,
+        "name": name, "config": arch, "file": weights.name,
         "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(), "size_bytes": weights.stat().st_size,
-        "params": params,
-        "training": {"steps": meta["steps"], "train_seconds": meta["train_seconds"], "config": meta["config"],
-                     "machine": _machine(), "history": run_history(run_dir, meta, current)},
+        "params": params, "training": training,
+        **({"calibration": calibration.to_dict()} if calibration else {}),
         "eval": evaluation,
     }
-    write_card(card_path, card)
+    write_card(out_dir / f"{name}.json", card)
     return card
 
 
-def rescore(name: str = "nano", out_dir: Path = WEIGHTS_DIR, protocol: HeldOutProtocol = HeldOutProtocol()) -> dict:
+def rescore(name: str = "nano", out_dir: Path = WEIGHTS_DIR, protocol: HeldOutProtocol = HeldOutProtocol(),
+            real_clips: bool = True) -> dict:
     """Re-measure a shipped model's card (same weights, e.g. on more held-out clips)."""
     path = out_dir / f"{name}.json"
     card = read_card(path)
     weights = out_dir / card["file"]
-    card["eval"] = evaluate_model(build_model(ModelSpec(card["config"], checkpoint=weights)), protocol)
+    card["eval"] = evaluate_model(build_model(ModelSpec(card["config"], checkpoint=weights)), protocol, real_clips)
     write_card(path, card)
     return card

@@ -54,6 +54,7 @@ def card_markdown(card: dict) -> str:
                    f"{cfg['correction_points']} correction clicks on up to {cfg['frames_to_correct']} frames; AdamW "
                    f"lr {cfg['lr']:g}, cosine, {cfg['warmup_steps']} warm-up steps, grad clip {cfg['grad_clip']}"),
         ("training", _training(t)),
+        *([("occlusion threshold", _calibration(card["calibration"]))] if card.get("calibration") else []),
         ("held-out test", f"{p['clips']} clips (seeds from 1,000,000), {p['num_frames']} frames, "
                           f"{p['num_objects']} objects, {p['size'][1]}x{p['size'][0]}, {p['prompt']}"),
         ("J&F (J / F)", f"**{h['J&F']:.3f}** ({h['J']:.3f} / {h['F']:.3f}), J-Recall {h['J-Recall']:.3f}, "
@@ -67,6 +68,12 @@ def card_markdown(card: dict) -> str:
             f"{r['what']} in `{r['video']}`: held on {r['held']} of {r['checks']} checked frames"
             for r in e["real_clicks"])))
     return "\n".join(["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
+
+
+def _calibration(c: dict) -> str:
+    tried = ", ".join(f"{k} -> {v:.3f}" for k, v in c["jf_by_shift"].items())
+    return (f"the occlusion head's bias lowered by {c['shift']:g} (visible above that logit of the trained head), "
+            f"picked on {c['clips']} validation clips (seeds from {c['first_seed']:,}); their J&F per shift: {tried}")
 
 
 def _training(t: dict) -> str:
