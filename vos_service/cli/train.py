@@ -21,7 +21,7 @@ from .options import add_parser
 
 _TUNABLE = ("steps", "image_steps", "image_clips_per_step", "clips_per_step", "frames_per_clip", "max_objects",
             "correction_points", "seed", "lr", "warmup_steps", "focal_alpha", "checkpoint_every", "log_every",
-            "threads", "val_every", "val_clips", "frame_stride", "min_lr_ratio", "frames_to_correct")
+            "threads", "val_every", "val_clips", "frame_stride", "min_lr_ratio", "frames_to_correct", "loss_class")
 
 
 def configure(p: argparse.ArgumentParser) -> None:
