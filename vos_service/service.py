@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Optional, TypeVar
 
+from .api.auth import Authenticator
 from .api.server import build_server, graceful_stop, serve_forever, start_server
 from .api.tls import metrics_ssl_context
 from .config import Settings, SettingsError
@@ -92,11 +93,12 @@ class Service:
         self.manager.start()
         metrics_port = self.metrics.serve(s.server.metrics_port, s.server.metrics_host, metrics_ssl_context(s.server),
                                           healthy=lambda: self.manager is not None and self.manager.accepting)
-        self.server, port = build_server(self.manager, s, self.metrics)
+        auth = Authenticator.from_settings(s.auth)  # one for both doors: gRPC and the console
+        self.server, port = build_server(self.manager, s, self.metrics, auth)
         await start_server(self.server)
         console_port = None
         if s.console.enabled:  # same process and event loop; it talks to the runtime, never to tensors
-            self.console = ConsoleServer(self.manager, s, self.metrics)
+            self.console = ConsoleServer(self.manager, s, self.metrics, auth)
             console_port = await self.console.start()
         self.endpoints = Endpoints(port, metrics_port, redis_url, console_port)
         return self.endpoints

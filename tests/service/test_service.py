@@ -204,3 +204,17 @@ def test_embedded_redis_killed_mid_stream_is_restarted_and_loses_nothing():
             assert sorted({m.frame_index for m in redis_masklets(r, "cam")}) == list(range(40))
             assert svc.manager.publisher.redis.stats().dropped == 0
     run(scenario())
+
+
+def test_the_console_and_grpc_admit_callers_through_one_authenticator():
+    # One reading of the token file for both doors: they can never disagree about who is who.
+    from vos_service.api.auth import hash_token, new_token
+    from vos_service.api.server import _PARTS
+
+    ident = {"name": "op", "roles": ["operator"], "token_sha256": hash_token(new_token())}
+
+    async def scenario():
+        async with service(**{"auth.identities": [ident]}) as (svc, _, _r):
+            assert svc.console is not None and svc.console.auth.enabled
+            assert svc.console.auth is _PARTS[svc.server].servicer.auth
+    run(scenario())

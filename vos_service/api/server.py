@@ -28,6 +28,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from ..config import Settings, is_loopback
 from ..metrics import Metrics
 from ..runtime.manager import StreamManager
+from .auth import Authenticator
 from .gen.vos.v1 import vos_pb2 as pb
 from .gen.vos.v1 import vos_pb2_grpc as pb_grpc
 from .interceptor import MetricsInterceptor
@@ -51,8 +52,10 @@ class _Parts:
 _PARTS: "weakref.WeakKeyDictionary[grpc.aio.Server, _Parts]" = weakref.WeakKeyDictionary()
 
 
-def build_server(manager: StreamManager, settings: Settings, metrics: Metrics) -> tuple[grpc.aio.Server, int]:
-    """A configured, bound, not yet started server and its port (server.port 0 picks one)."""
+def build_server(manager: StreamManager, settings: Settings, metrics: Metrics,
+                 auth: Optional[Authenticator] = None) -> tuple[grpc.aio.Server, int]:
+    """A configured, bound, not yet started server and its port (server.port 0 picks one);
+    ``auth``: who may call (default: from settings.auth)."""
     cfg = settings.server
     options = [("grpc.max_send_message_length", cfg.max_message_bytes),
                ("grpc.max_receive_message_length", cfg.max_message_bytes),
@@ -61,7 +64,7 @@ def build_server(manager: StreamManager, settings: Settings, metrics: Metrics) -
                ("grpc.keepalive_time_ms", 30_000), ("grpc.keepalive_timeout_ms", 10_000),
                ("grpc.keepalive_permit_without_calls", 1), ("grpc.http2.max_pings_without_data", 0)]
     server = grpc.aio.server(interceptors=[MetricsInterceptor(metrics)], options=options)
-    servicer = VosServicer(manager, settings, metrics)
+    servicer = VosServicer(manager, settings, metrics, auth=auth)
     pb_grpc.add_VosServiceServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()  # "" (the whole server) starts SERVING
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -40,7 +40,7 @@ _REOPEN_GRACE_S = 1.0
 
 class VosServicer(pb_grpc.VosServiceServicer):
     def __init__(self, manager: StreamManager, settings: Settings, metrics: Metrics,
-                 decode_threads: int = 4) -> None:
+                 decode_threads: int = 4, auth: Optional[Authenticator] = None) -> None:
         self.manager = manager
         self.settings = settings
         self.metrics = metrics
@@ -53,7 +53,7 @@ class VosServicer(pb_grpc.VosServiceServicer):
         # stream id -> (its session, the StreamFrames call that owns it), to tell a reconnect
         # from a second camera using the same id.
         self._owners: dict[str, tuple[StreamSession, grpc.aio.ServicerContext]] = {}
-        self.auth = Authenticator.from_settings(settings.auth)
+        self.auth = auth or Authenticator.from_settings(settings.auth)  # the service shares one with the console
         self.replica = replica_name(settings.server.replica_id)
 
     @property

@@ -58,9 +58,11 @@ class _Tab:
 
 
 class ConsoleServer:
-    def __init__(self, manager: StreamManager, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, manager: StreamManager, settings: Settings, metrics: Metrics,
+                 auth: Optional[Authenticator] = None) -> None:
         self.manager, self.settings, self.metrics = manager, settings, metrics
-        self.auth = Authenticator.from_settings(settings.auth)
+        # The service passes the gRPC servicer's: one reading of the token file admits the same callers at both doors.
+        self.auth = auth or Authenticator.from_settings(settings.auth)
         self.hub = ViewerHub(settings.console, settings.streams.feature_ring, metrics)
         manager.add_tap(self.hub.tap)
         self.tabs: set[_Tab] = set()
