@@ -19,7 +19,7 @@ import grpc
 import redis
 
 from ..config import Settings
-from ..fleet.resume import resume_prompts
+from ..fleet.resume import RESUME_LOOKBACK, resume_prompts
 from ..io.decode import FrameDecoder
 from ..metrics import Metrics
 from ..runtime import types as rt
@@ -116,15 +116,15 @@ class VosServicer(pb_grpc.VosServiceServicer):
     def _resumed(self, spec: rt.StreamSpec) -> rt.StreamSpec:
         """The spec with the objects Redis last held of this stream as its initial prompts."""
         try:
-            last = self.manager.publisher.last_masklet(spec.stream_id)
+            recent = self.manager.publisher.recent_masklets(spec.stream_id, RESUME_LOOKBACK)
         except redis.RedisError as e:  # refused, not opened empty: the client's backoff retries
             raise rt.UnavailableError(f"cannot read stream {spec.stream_id!r}'s masklets from Redis to resume "
                                       f"it: {e}") from e
-        resumed = resume_prompts(last, spec.height, spec.width, self.settings.streams.max_mask_rle_bytes)
+        resumed = resume_prompts(recent, spec.height, spec.width, self.settings.streams.max_mask_rle_bytes)
         if resumed is None:
             return spec
-        log.info("stream %s resumed from frame %d: objects %s (skipped %s)", spec.stream_id, resumed.from_frame,
-                 [p.obj_id for p in resumed.prompts], list(resumed.skipped))
+        log.info("stream %s resumed from frame %d: objects %s (from earlier frames %s; skipped %s)", spec.stream_id,
+                 resumed.from_frame, [p.obj_id for p in resumed.prompts], dict(resumed.earlier), list(resumed.skipped))
         self.metrics.streams_resumed.inc()
         return dataclasses.replace(spec, initial_prompts=resumed.prompts)
 

@@ -226,14 +226,14 @@ class RedisPublisher:
                                   self._failures, len(self._queue) + self._inflight - pending, self._connected,
                                   self._expires_submitted, self._expires_applied, self._expires_dropped, pending)
 
-    def last_entry(self, key: str) -> Optional[dict]:
-        """The newest entry of the Redis stream ``key`` (its fields), None if empty or absent.
+    def last_entries(self, key: str, count: int) -> list[dict]:
+        """The newest ``count`` entries of the Redis stream ``key`` (their fields), newest first; [] if absent.
 
         A read on the caller's thread through the sender's connection pool; raises
         redis.RedisError when Redis is unreachable (the caller decides what that means).
         """
-        entries = self._client.xrevrange(key, count=1)
-        return dict(cast(dict, entries[0][1])) if entries else None  # redis-py's types cannot say which reply
+        entries = cast(list, self._client.xrevrange(key, count=count))  # redis-py's types cannot say which reply
+        return [dict(e[1]) for e in entries]
 
     published = property(lambda self: self.stats().published)
     dropped = property(lambda self: self.stats().dropped)

@@ -33,7 +33,7 @@ class Publisher(Protocol):
     def event(self, type: str, stream_id: str, **fields: Any) -> None: ...
     def stream_opened(self, stream_id: str) -> None: ...
     def stream_closed(self, stream_id: str) -> None: ...
-    def last_masklet(self, stream_id: str) -> Optional[MaskletMessage]: ...
+    def recent_masklets(self, stream_id: str, count: int) -> list[MaskletMessage]: ...
     def close(self, timeout: float = 1.0) -> None: ...
 
 
@@ -56,8 +56,8 @@ class NullPublisher:
     def stream_closed(self, stream_id: str) -> None:
         pass
 
-    def last_masklet(self, stream_id: str) -> Optional[MaskletMessage]:
-        return None
+    def recent_masklets(self, stream_id: str, count: int) -> list[MaskletMessage]:
+        return []
 
     def close(self, timeout: float = 1.0) -> None:
         pass

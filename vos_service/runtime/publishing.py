@@ -7,7 +7,7 @@ events as EventMessages; RedisPublisher buffers and never blocks the worker.
 from __future__ import annotations
 
 import time
-from typing import Any, Optional
+from typing import Any
 
 from ..metrics import Metrics
 from ..publish.publisher import RedisPublisher
@@ -42,10 +42,9 @@ class RedisStreamsPublisher:
                                         obj_id=fields.get("obj_id"), frame_index=fields.get("frame_index"),
                                         detail=fields.get("detail") or {}))
 
-    def last_masklet(self, stream_id: str) -> Optional[MaskletMessage]:
-        """The stream's newest masklet in Redis (what a resumed stream continues from)."""
-        fields = self.redis.last_entry(masklets_key(stream_id))
-        return MaskletMessage.from_fields(fields) if fields is not None else None
+    def recent_masklets(self, stream_id: str, count: int) -> list[MaskletMessage]:
+        """The stream's newest ``count`` masklets in Redis, newest first (what a resumed stream continues from)."""
+        return [MaskletMessage.from_fields(f) for f in self.redis.last_entries(masklets_key(stream_id), count)]
 
     def stream_opened(self, stream_id: str) -> None:
         """The id may be back within a closed stream's TTL: its key must not expire while live."""
