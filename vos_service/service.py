@@ -88,8 +88,11 @@ class Service:
             from .fleet.lease import StreamLeases
 
             client = redis.Redis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+            replica = replica_name(s.server.replica_id)
             self.manager.leases = StreamLeases(  # type: ignore[assignment]  # StreamManager declares leases = None
-                client, replica_name(s.server.replica_id), s.streams.lease_ttl_s, on_lost=self.manager.lease_lost)
+                client, replica, s.streams.lease_ttl_s, on_lost=self.manager.lease_lost)
+            assert publisher is not None  # redis_url is set
+            publisher.lease_owner = replica  # a closing stream's expiry spares a key taken over meanwhile
         self.manager.start()
         metrics_port = self.metrics.serve(s.server.metrics_port, s.server.metrics_host, metrics_ssl_context(s.server),
                                           healthy=lambda: self.manager is not None and self.manager.accepting)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 
 from tests.publish.conftest import DEADLINE_S, make_masklet, read_masklets, wait_until
+from vos_service.metrics import Metrics
 from vos_service.publish import RedisPublisher, masklets_key
+from vos_service.publish.publisher import ExpiryGuard
+from vos_service.publish.schema import lease_key
+from vos_service.runtime.publishing import RedisStreamsPublisher
 
 FAST = dict(backoff_initial_s=0.01, backoff_max_s=0.1)
 
@@ -94,3 +98,41 @@ def test_a_ttl_must_be_positive(redis_server, ttl):
         with pytest.raises(ValueError):
             pub.expire("k", ttl)
         assert pub.stats().expires_submitted == 0
+
+
+def test_a_guarded_expiry_spares_a_key_whose_lease_another_replica_holds(redis_server, redis_client):
+    # Replica "a" closed cam-1, but its expiry was delayed (an outage) until replica "b" had taken the
+    # lease and re-opened the stream: applied then, it would delete b's live masklets within the ttl.
+    cases = {"cam-b": b"b", "cam-a": b"a", "cam-free": None}  # stream -> lease owner (None: released)
+    for stream, owner in cases.items():
+        redis_client.xadd(masklets_key(stream), {"x": "1"})
+        if owner is not None:
+            redis_client.set(lease_key(stream), owner)
+    with RedisPublisher(redis_server.url, **FAST) as pub:
+        for stream in cases:
+            pub.expire(masklets_key(stream), 30, ExpiryGuard(lease_key(stream), "a"))
+        assert pub.flush(DEADLINE_S)
+        stats = pub.stats()
+    assert redis_client.pttl(masklets_key("cam-b")) == -1  # b's now: untouched
+    assert 0 < redis_client.pttl(masklets_key("cam-a")) <= 30_000  # still a's
+    assert 0 < redis_client.pttl(masklets_key("cam-free")) <= 30_000  # a's release ran first
+    assert redis_client.get(lease_key("cam-b")) == b"b" and redis_client.pttl(lease_key("cam-b")) == -1
+    expires = (stats.expires_submitted, stats.expires_applied, stats.expires_dropped, stats.expires_pending)
+    assert expires == (3, 3, 0, 0)  # Redis answered all three (the spared one with 0)
+
+
+def test_a_replica_with_leases_guards_its_closing_expiries(redis_server, redis_client):
+    pub = RedisStreamsPublisher(redis_server.url, maxlen=100, buffer_size=100, metrics=Metrics(), key_ttl_s=30)
+    pub.lease_owner = "a"
+    try:
+        for stream in ("mine", "taken"):
+            redis_client.xadd(masklets_key(stream), {"x": "1"})
+        redis_client.set(lease_key("mine"), "a")
+        redis_client.set(lease_key("taken"), "b")
+        pub.stream_closed("mine")
+        pub.stream_closed("taken")
+        assert pub.redis.flush(DEADLINE_S)
+    finally:
+        pub.close()
+    assert 0 < redis_client.pttl(masklets_key("mine")) <= 30_000
+    assert redis_client.pttl(masklets_key("taken")) == -1

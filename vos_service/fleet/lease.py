@@ -20,16 +20,15 @@ from typing import Callable, Optional, cast
 
 import redis
 
+from ..publish.schema import lease_key
 from ..runtime.types import UnavailableError
+
+__all__ = ["LeaseHeldError", "StreamLeases", "lease_key"]
 
 log = logging.getLogger(__name__)
 
 _RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
-
-
-def lease_key(stream_id: str) -> str:
-    return f"vos:lease:{stream_id}"
 
 
 class LeaseHeldError(UnavailableError):

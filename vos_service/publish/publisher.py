@@ -50,17 +50,41 @@ from redis.retry import Retry
 
 from vos_service.publish.schema import Publishable
 
-__all__ = ["PublisherStats", "RedisPublisher", "redact_url"]
+__all__ = ["ExpiryGuard", "PublisherStats", "RedisPublisher", "redact_url"]
 
 log = logging.getLogger(__name__)
 
-# (stream key, XADD fields) or (key, PEXPIRE milliseconds) or (key, _PERSIST)
-_Item = tuple[str, Union[dict[str, str], int]]
+
+
+@dataclass(frozen=True)
+class ExpiryGuard:
+    """Apply an expiry only while ``lease_key`` is absent or holds ``owner`` (fleet.lease).
+
+    A replica's expiry can wait out a Redis outage in its buffer while the stream's lease
+    expires and another replica takes the stream and PERSISTs its key; landing then, the
+    old expiry would delete the new owner's live masklets."""
+    lease_key: str
+    owner: str
+
+
+@dataclass(frozen=True)
+class _GuardedExpire:
+    ms: int
+    guard: ExpiryGuard
+
+
+# both keys must live on one server: the service talks to a single Redis (no Cluster)
+_GUARDED_PEXPIRE = ("local o = redis.call('GET', KEYS[2]) "
+                    "if o == false or o == ARGV[2] then return redis.call('PEXPIRE', KEYS[1], ARGV[1]) end "
+                    "return 0")
+
+# (stream key, XADD fields) or (key, PEXPIRE milliseconds) or (key, _PERSIST) or (key, _GuardedExpire)
+_Item = tuple[str, Union[dict[str, str], int, _GuardedExpire]]
 _PERSIST = 0  # a PEXPIRE is always >= 1 ms
 
 
 def _is_expire(item: _Item) -> bool:
-    return isinstance(item[1], int)
+    return not isinstance(item[1], dict)
 
 # Error replies that describe the server's current state, not the message.
 _RETRY_REPLIES = (redis.ConnectionError, redis.exceptions.OutOfMemoryError,
@@ -144,6 +168,7 @@ class RedisPublisher:
         self._client = redis.Redis.from_url(
             url, socket_timeout=socket_timeout_s, socket_connect_timeout=socket_timeout_s,
             retry=Retry(NoBackoff(), 0), health_check_interval=0)
+        self._guarded_pexpire = self._client.register_script(_GUARDED_PEXPIRE)
 
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # sender waits here for messages
@@ -190,8 +215,9 @@ class RedisPublisher:
         if dropped:
             self._hook(self._on_dropped, dropped)
 
-    def expire(self, key: str, ttl_s: float) -> None:
-        """Queue ``PEXPIRE key ttl``, applied after everything already queued for ``key``.
+    def expire(self, key: str, ttl_s: float, guard: Optional[ExpiryGuard] = None) -> None:
+        """Queue ``PEXPIRE key ttl``, applied after everything already queued for ``key``
+        (with ``guard``: only if the guard's lease is absent or still its owner's).
 
         Returns at once and never raises for Redis trouble: like a message it
         waits, in order, while Redis is down, and is retried on OOM and the like.
@@ -200,7 +226,8 @@ class RedisPublisher:
         """
         if not 0 < ttl_s < math.inf:
             raise ValueError(f"ttl_s must be > 0 and finite, got {ttl_s!r}")
-        self._queue_expiry((key, max(1, round(ttl_s * 1000))))
+        ms = max(1, round(ttl_s * 1000))
+        self._queue_expiry((key, ms if guard is None else _GuardedExpire(ms, guard)))
 
     def persist(self, key: str) -> None:
         """Queue ``PERSIST key`` (drop its expiry), applied after everything already queued for ``key``.
@@ -332,7 +359,10 @@ class RedisPublisher:
     def _send(self, batch: list[_Item]) -> None:
         pipe = self._client.pipeline(transaction=False)
         for key, payload in batch:
-            if payload == _PERSIST:
+            if isinstance(payload, _GuardedExpire):
+                self._guarded_pexpire(keys=[key, payload.guard.lease_key],
+                                      args=[payload.ms, payload.guard.owner], client=pipe)
+            elif payload == _PERSIST:
                 pipe.persist(key)
             elif isinstance(payload, int):
                 pipe.pexpire(key, payload)

@@ -64,13 +64,18 @@ from typing import Any, Optional, Protocol, cast
 
 __all__ = [
     "EVENTS_KEY", "EventMessage", "EventType", "MaskletMessage", "ObjectMasklet",
-    "Publishable", "masklets_key",
+    "Publishable", "lease_key", "masklets_key",
 ]
 
 EVENTS_KEY = "vos:events"
 _MASKLETS_KEY = "vos:{stream_id}:masklets"
 
 Box = tuple[int, int, int, int]  # (x0, y0, x1, y1) source pixels, inclusive-exclusive
+
+
+def lease_key(stream_id: str) -> str:
+    """The key holding the replica that owns the stream in a fleet (fleet.lease)."""
+    return f"vos:lease:{stream_id}"
 
 
 def masklets_key(stream_id: str) -> str:

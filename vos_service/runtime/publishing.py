@@ -7,11 +7,11 @@ events as EventMessages; RedisPublisher buffers and never blocks the worker.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Optional
 
 from ..metrics import Metrics
-from ..publish.publisher import RedisPublisher
-from ..publish.schema import EventMessage, EventType, MaskletMessage, ObjectMasklet, masklets_key
+from ..publish.publisher import ExpiryGuard, RedisPublisher
+from ..publish.schema import EventMessage, EventType, MaskletMessage, ObjectMasklet, lease_key, masklets_key
 from .types import FrameOutput
 
 
@@ -26,6 +26,8 @@ def masklet_message(output: FrameOutput) -> MaskletMessage:
 class RedisStreamsPublisher:
     def __init__(self, url: str, *, maxlen: int, buffer_size: int, metrics: Metrics, key_ttl_s: int = 0) -> None:
         self.key_ttl_s = key_ttl_s  # a closed stream's masklet key expires after this long (0 = never)
+        # in a fleet with leases: this replica's name, so a late expiry spares a key another replica serves
+        self.lease_owner: Optional[str] = None
         self.redis = RedisPublisher(
             url, maxlen=maxlen, buffer_size=buffer_size,
             on_published=lambda n: metrics.published.inc(n),
@@ -54,7 +56,8 @@ class RedisStreamsPublisher:
     def stream_closed(self, stream_id: str) -> None:
         """Queued after the stream's last masklets, so the expiry applies to the complete key."""
         if self.key_ttl_s > 0:
-            self.redis.expire(masklets_key(stream_id), self.key_ttl_s)
+            guard = None if self.lease_owner is None else ExpiryGuard(lease_key(stream_id), self.lease_owner)
+            self.redis.expire(masklets_key(stream_id), self.key_ttl_s, guard)
 
     def close(self, timeout: float = 1.0) -> None:
         self.redis.close(timeout=timeout)
