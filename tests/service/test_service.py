@@ -152,7 +152,8 @@ def test_redis_outage_never_stalls_segmentation_and_buffered_results_arrive_in_o
             svc.redis.start()  # back on the same port
             r = redis.Redis.from_url(url)
             await wait_for(lambda: len(redis_masklets(r, "cam")) == 10, timeout=60)
-            assert gauge("vos_redis_connected") == 1 and gauge("vos_publish_buffered") == 0
+            # the publisher marks itself connected when Redis's reply is in, a moment after Redis has the entries
+            await wait_for(lambda: gauge("vos_redis_connected") == 1 and gauge("vos_publish_buffered") == 0)
             assert [m.frame_index for m in redis_masklets(r, "cam")] == list(range(10))
             assert svc.manager.publisher.redis.stats().dropped == 0
             assert time.monotonic() - t0 < 120
