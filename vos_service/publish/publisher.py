@@ -48,6 +48,7 @@ import redis
 from redis.backoff import EqualJitterBackoff, NoBackoff
 from redis.retry import Retry
 
+from vos_service.publish.expiry_guard import GUARDED_PEXPIRE, ExpiryGuard, GuardedExpire
 from vos_service.publish.schema import Publishable
 
 __all__ = ["ExpiryGuard", "PublisherStats", "RedisPublisher", "redact_url"]
@@ -56,30 +57,8 @@ log = logging.getLogger(__name__)
 
 
 
-@dataclass(frozen=True)
-class ExpiryGuard:
-    """Apply an expiry only while ``lease_key`` is absent or holds ``owner`` (fleet.lease).
-
-    A replica's expiry can wait out a Redis outage in its buffer while the stream's lease
-    expires and another replica takes the stream and PERSISTs its key; landing then, the
-    old expiry would delete the new owner's live masklets."""
-    lease_key: str
-    owner: str
-
-
-@dataclass(frozen=True)
-class _GuardedExpire:
-    ms: int
-    guard: ExpiryGuard
-
-
-# both keys must live on one server: the service talks to a single Redis (no Cluster)
-_GUARDED_PEXPIRE = ("local o = redis.call('GET', KEYS[2]) "
-                    "if o == false or o == ARGV[2] then return redis.call('PEXPIRE', KEYS[1], ARGV[1]) end "
-                    "return 0")
-
-# (stream key, XADD fields) or (key, PEXPIRE milliseconds) or (key, _PERSIST) or (key, _GuardedExpire)
-_Item = tuple[str, Union[dict[str, str], int, _GuardedExpire]]
+# (stream key, XADD fields) or (key, PEXPIRE milliseconds) or (key, _PERSIST) or (key, GuardedExpire)
+_Item = tuple[str, Union[dict[str, str], int, GuardedExpire]]
 _PERSIST = 0  # a PEXPIRE is always >= 1 ms
 
 
@@ -168,7 +147,7 @@ class RedisPublisher:
         self._client = redis.Redis.from_url(
             url, socket_timeout=socket_timeout_s, socket_connect_timeout=socket_timeout_s,
             retry=Retry(NoBackoff(), 0), health_check_interval=0)
-        self._guarded_pexpire = self._client.register_script(_GUARDED_PEXPIRE)
+        self._guarded_pexpire = self._client.register_script(GUARDED_PEXPIRE)
 
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # sender waits here for messages
@@ -227,7 +206,7 @@ class RedisPublisher:
         if not 0 < ttl_s < math.inf:
             raise ValueError(f"ttl_s must be > 0 and finite, got {ttl_s!r}")
         ms = max(1, round(ttl_s * 1000))
-        self._queue_expiry((key, ms if guard is None else _GuardedExpire(ms, guard)))
+        self._queue_expiry((key, ms if guard is None else GuardedExpire(ms, guard)))
 
     def persist(self, key: str) -> None:
         """Queue ``PERSIST key`` (drop its expiry), applied after everything already queued for ``key``.
@@ -359,7 +338,7 @@ class RedisPublisher:
     def _send(self, batch: list[_Item]) -> None:
         pipe = self._client.pipeline(transaction=False)
         for key, payload in batch:
-            if isinstance(payload, _GuardedExpire):
+            if isinstance(payload, GuardedExpire):
                 self._guarded_pexpire(keys=[key, payload.guard.lease_key],
                                       args=[payload.ms, payload.guard.owner], client=pipe)
             elif payload == _PERSIST:
