@@ -24,5 +24,5 @@ class GuardedExpire:
 
 # both keys must live on one server: the service talks to a single Redis (no Cluster)
 GUARDED_PEXPIRE = ("local o = redis.call('GET', KEYS[2]) "
-                    "if o == false or o == ARGV[2] then return redis.call('PEXPIRE', KEYS[1], ARGV[1]) end "
-                    "return 0")
+                   "if o == false or o == ARGV[2] then return redis.call('PEXPIRE', KEYS[1], ARGV[1]) end "
+                   "return 0")

@@ -55,8 +55,6 @@ __all__ = ["ExpiryGuard", "PublisherStats", "RedisPublisher", "redact_url"]
 
 log = logging.getLogger(__name__)
 
-
-
 # (stream key, XADD fields) or (key, PEXPIRE milliseconds) or (key, _PERSIST) or (key, GuardedExpire)
 _Item = tuple[str, Union[dict[str, str], int, GuardedExpire]]
 _PERSIST = 0  # a PEXPIRE is always >= 1 ms
