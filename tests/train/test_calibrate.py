@@ -68,6 +68,19 @@ def test_calibration_picks_the_best_validation_shift_and_leaves_the_model_as_it_
     assert FIRST_SEED >= VAL_SEED_START + 100  # past the trainer's monitor clips and the v3 comparison set
 
 
+def test_calibration_tries_past_the_grid_while_its_edge_is_the_best():
+    model = build_model(ModelSpec("nano", checkpoint=WEIGHTS_DIR / "nano.pt"))
+    # a one-shift grid: that shift is its edge and the best, so the next one (0.5 on) is tried, and so on until
+    # a shift loses to the one before it or the cap is reached
+    cal = calibrate_occlusion(model, CalibrationPlan(shifts=(-1.0,), extend_to=0.0, clips=SMALL))
+    tried = sorted(cal.jf_by_shift)
+    assert tried[:2] == [-1.0, -0.5] and tried[-1] <= 0.0
+    assert tried == [x / 2 for x in range(-2, int(tried[-1] * 2) + 1)]  # steps of 0.5, none skipped
+    edge = tried[-1]
+    assert edge == 0.0 or cal.jf_by_shift[edge] <= max(cal.jf_by_shift[s] for s in tried[:-1])
+    assert cal.shift == max(tried, key=lambda s: (cal.jf_by_shift[s], -s))
+
+
 def test_a_shipped_model_is_replaced_only_by_a_calibration_that_beats_its_card(tmp_path):
     shutil.copyfile(WEIGHTS_DIR / "nano.pt", tmp_path / "nano.pt")
     shutil.copyfile(WEIGHTS_DIR / "nano.json", tmp_path / "nano.json")
@@ -77,8 +90,9 @@ def test_a_shipped_model_is_replaced_only_by_a_calibration_that_beats_its_card(t
     card.pop("calibration", None)  # the shipped weights may be calibrated already: here they count as trained only
     write_card(tmp_path / "nano.json", card)
     weights = (tmp_path / "nano.pt").read_bytes()
-    with pytest.raises(ShipRefused, match="does not beat"):  # shift 0: the same weights score the same
-        calibrate_shipped("nano", tmp_path, heldout, real_clips=False, plan=CalibrationPlan((0.0,), SMALL))
+    with pytest.raises(ShipRefused, match="does not beat"):  # shift 0 only: the same weights score the same
+        calibrate_shipped("nano", tmp_path, heldout, real_clips=False,
+                          plan=CalibrationPlan((0.0,), SMALL, extend_to=0.0))
     assert (tmp_path / "nano.pt").read_bytes() == weights and not list(tmp_path.glob(".*candidate*"))
 
     card["eval"]["heldout"]["J&F"] = -1.0  # a bar any candidate clears: the gate lets it through

@@ -27,11 +27,13 @@ from vos_service.engine.model import LoadedModel
 from vos_service.eval.tracking import HeldOutProtocol, score_clips, track_one_click
 from vos_service.synth.types import TEST_SEED_START, VAL_SEED_START
 
-__all__ = ["BIAS_KEY", "FIRST_SEED", "SHIFTS", "Calibration", "CalibrationPlan", "calibrate_occlusion",
+__all__ = ["BIAS_KEY", "EXTEND_TO", "FIRST_SEED", "SHIFTS", "Calibration", "CalibrationPlan", "calibrate_occlusion",
            "shift_weights"]
 
 FIRST_SEED = VAL_SEED_START + 200  # the monitor uses [VAL_SEED_START, + val_clips); v3's comparisons + 100..129
 SHIFTS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5)  # logit units; nano v3 peaked at 2.0 and fell fast past 2.5
+# v6 peaked at the grid's edge (2.5): while the largest shift tried is the best, one more step is tried, up to here
+EXTEND_TO = 4.0
 BIAS_KEY = "sam_mask_decoder.pred_obj_score_head.layers.2.bias"  # the head's last layer (an MLP in SAM 2.1)
 
 
@@ -41,6 +43,7 @@ class CalibrationPlan:
 
     shifts: tuple[float, ...] = SHIFTS
     clips: HeldOutProtocol = HeldOutProtocol(clips=24, first_seed=FIRST_SEED)
+    extend_to: float = EXTEND_TO  # past the grid, in steps of the grid's last spacing (0.5 when it has one shift)
 
 
 @dataclass(frozen=True)
@@ -66,16 +69,24 @@ def calibrate_occlusion(model: LoadedModel, plan: CalibrationPlan = CalibrationP
     bias = _bias(model)
     original = bias.detach().clone()
     scores: dict[float, float] = {}
+
+    def best() -> float:
+        return max(scores, key=lambda s: (scores[s], -s))
+
+    grid = sorted(plan.shifts)
+    step = grid[-1] - grid[-2] if len(grid) > 1 else 0.5
     try:
-        for shift in sorted(plan.shifts):
+        while grid:
+            shift = grid.pop(0)
             with torch.no_grad():
                 bias.copy_(original - shift)
             scores[shift] = score_clips(val, lambda clip: track_one_click(model, clip)).jf_mean
+            if not grid and best() == shift and shift + step <= plan.extend_to:
+                grid.append(shift + step)  # the optimum may lie past the grid's edge
     finally:
         with torch.no_grad():
             bias.copy_(original)
-    best = max(scores, key=lambda s: (scores[s], -s))
-    return Calibration(best, plan.clips.clips, plan.clips.first_seed, scores)
+    return Calibration(best(), plan.clips.clips, plan.clips.first_seed, scores)
 
 
 def shift_weights(path: Path, calibration: Calibration) -> None:
