@@ -23,7 +23,7 @@ def _closed_port() -> int:
 
 
 def test_usage_errors_exit_2_through_argparse(capsys):
-    for argv in ([], ["nope"], ["watch", "--count", "many"], ["stream"]):
+    for argv in ([], ["nope"], ["watch", "--count", "many"], ["stream"], ["train", "eval", "--clips", "1"]):
         with pytest.raises(SystemExit) as info:
             main(argv)
         assert info.value.code == ExitCode.USAGE, argv

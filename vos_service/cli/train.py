@@ -24,6 +24,18 @@ _TUNABLE = ("steps", "image_steps", "image_clips_per_step", "clips_per_step", "f
             "threads", "val_every", "val_clips", "frame_stride", "min_lr_ratio", "frames_to_correct", "loss_class")
 
 
+def _clip_count(text: str) -> int:
+    n = int(text)
+    if n < 2:  # the card's bootstrap interval over clips needs two
+        raise argparse.ArgumentTypeError(f"{n}: at least 2 held-out clips (the bootstrap interval needs 2)")
+    return n
+
+
+def _add_clips(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--clips", type=_clip_count, default=100,
+                   help="held-out clips to evaluate on, at least 2 (default %(default)s)")
+
+
 def configure(p: argparse.ArgumentParser) -> None:
     p.description, p.formatter_class = __doc__, argparse.RawDescriptionHelpFormatter
     actions = p.add_subparsers(dest="train_command", required=True, metavar="{run,ship,calibrate,eval,card}")
@@ -56,7 +68,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     sh.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the training run to ship")
     sh.add_argument("--name", default="nano", help="the shipped model's name (default %(default)s)")
     sh.add_argument("--out-dir", type=Path, default=None, help="where to write (default: the package's weights folder)")
-    sh.add_argument("--clips", type=int, default=100, help="held-out clips to evaluate on (default %(default)s)")
+    _add_clips(sh)
     sh.add_argument("--force", action="store_true", help="ship even if it does not beat the current card")
     sh.add_argument("--best", action="store_true",
                     help="ship the run's best validation step (RUN_DIR/best.pt) instead of its last (last.pt)")
@@ -70,12 +82,12 @@ def configure(p: argparse.ArgumentParser) -> None:
                          "model only if it then beats its card on the held-out set")
     cb.add_argument("--name", default="nano", help="the shipped model (default %(default)s)")
     cb.add_argument("--out-dir", type=Path, default=None, help="its folder (default: the package's weights folder)")
-    cb.add_argument("--clips", type=int, default=100, help="held-out clips to evaluate on (default %(default)s)")
+    _add_clips(cb)
     cb.set_defaults(func=_calibrate)
 
     ev = add_parser(actions, "eval", help="score any model on the held-out synthetic test set (one click, J&F)")
     add_model_arguments(ev)
-    ev.add_argument("--clips", type=int, default=100, help="held-out clips to evaluate on (default %(default)s)")
+    _add_clips(ev)
     ev.add_argument("--json", type=Path, default=None,
                     help="also write the numbers (and failure cases) here (default: none)")
     ev.add_argument("--no-real-clips", action="store_true",
@@ -86,7 +98,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
     cd = add_parser(actions, "card", help="re-measure a shipped model's card (same weights, e.g. more clips)")
     cd.add_argument("--name", default="nano", help="the shipped model (default %(default)s)")
-    cd.add_argument("--clips", type=int, default=100, help="held-out clips to evaluate on (default %(default)s)")
+    _add_clips(cd)
     cd.set_defaults(func=_card)
 
 
