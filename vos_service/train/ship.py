@@ -155,6 +155,24 @@ def _current_card(out_dir: Path, name: str, protocol: HeldOutProtocol, force: bo
     return current
 
 
+def gate(candidate: dict, shipped: dict) -> str | None:
+    """Why ``candidate`` (an evaluate_model result) may not replace the model ``shipped`` was
+    measured as, or None: it must beat the held-out J&F and hold the real clips' objects on
+    no fewer checked frames (a synthetic gain that loses a real cup is no better model)."""
+    new, old = candidate["heldout"]["J&F"], shipped["heldout"]["J&F"]
+    if new <= old:
+        return f"candidate J&F {new:.3f} does not beat the shipped {old:.3f}"
+    ours, theirs = ({r["video"]: r for r in e.get("real_clicks") or ()} for e in (candidate, shipped))
+    both = sorted(ours.keys() & theirs.keys())  # both measured (the clips were beside the checkout)
+    held_new, held_old = (sum(runs[v]["held"] for v in both) for runs in (ours, theirs))
+    if held_new < held_old:
+        lost = ", ".join(f"{ours[v]['what']} {ours[v]['held']} of {ours[v]['checks']} (shipped {theirs[v]['held']})"
+                         for v in both if ours[v]["held"] < theirs[v]["held"])
+        return (f"candidate J&F {new:.3f} beats the shipped {old:.3f} but holds the real clips' objects on "
+                f"{held_new} checked frames, not {held_old} ({lost})")
+    return None
+
+
 def _judge(candidate: Path, arch: str, training: dict, name: str, out_dir: Path, protocol: HeldOutProtocol,
            current: dict | None, force: bool, real_clips: bool, calibrate: CalibrationPlan | None) -> dict:
     """Measure ``candidate`` (calibrated first if asked) and make it ``name`` if it beats ``current``."""
@@ -164,10 +182,10 @@ def _judge(candidate: Path, arch: str, training: dict, name: str, out_dir: Path,
         shift_weights(candidate, calibration)
     params = sum(v.numel() for v in torch.load(candidate, weights_only=True)["model"].values())
     evaluation = evaluate_model(build_model(ModelSpec(arch, checkpoint=candidate)), protocol, real_clips)
-    if current is not None and not force and evaluation["heldout"]["J&F"] <= current["eval"]["heldout"]["J&F"]:
+    refusal = None if current is None or force else gate(evaluation, current["eval"])
+    if refusal is not None:
         candidate.unlink()
-        raise ShipRefused(f"candidate J&F {evaluation['heldout']['J&F']:.3f} does not beat the shipped "
-                          f"{current['eval']['heldout']['J&F']:.3f} on {protocol.clips} held-out clips: not shipped"
+        raise ShipRefused(f"{refusal} on {protocol.clips} held-out clips: not shipped"
                           + (f" (calibrated: shift {calibration.shift:g})" if calibration else ""))
     weights = out_dir / f"{name}.pt"
     candidate.replace(weights)
