@@ -118,6 +118,24 @@ def test_resume_may_extend_the_schedule(straight_run, tmp_path):
     assert t.step == 3 and t.cfg.steps == 10 and t.cfg.frames_per_clip == TINY.frames_per_clip
 
 
+def test_the_command_that_started_a_run_resumes_it_and_a_changed_setting_is_refused(straight_run, tmp_path, capsys):
+    import shutil
+
+    from vos_service.cli.exit_codes import ExitCode
+    from vos_service.cli.main import main
+
+    run = tmp_path / "run"
+    shutil.copytree(straight_run[0], run)
+    same = ["train", "run", str(run), "--steps", str(TINY.steps), "--lr", str(TINY.lr), "--frames-per-clip",
+            str(TINY.frames_per_clip), "--workers", "0", "--no-progress"]
+    assert main(same) == 0
+    assert f"resuming {run} at step {TINY.steps}" in capsys.readouterr().out
+    assert main(same[:5] + ["--lr", "0.5", "--frames-per-clip", "4"]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert f"--lr 0.5 (the run has {TINY.lr})" in err
+    assert f"--frames-per-clip 4 (the run has {TINY.frames_per_clip})" in err
+
+
 def test_exported_weights_load_strictly_into_the_engine(straight_run, tmp_path):
     run, t, _ = straight_run
     meta = export_weights(run / CHECKPOINT, tmp_path / "w.pt")

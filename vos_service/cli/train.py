@@ -112,13 +112,19 @@ def _card(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import torch
+
     from vos_service.train.trainer import CHECKPOINT, Trainer
 
     given = {k: getattr(args, k) for k in _TUNABLE + ("arch", "init_from", "data") if getattr(args, k) is not None}
     resuming = (args.run_dir / CHECKPOINT).is_file()
-    if resuming and set(given) - {"steps"}:
-        raise CliError(f"{args.run_dir} holds a run; only --steps may change on resume "
-                       f"(got {sorted(set(given) - {'steps'})})")
+    if resuming:  # the command that started a run resumes it; a changed setting (but --steps) is refused
+        stored = TrainConfig.from_dict(torch.load(args.run_dir / CHECKPOINT, map_location="cpu",
+                                                  weights_only=True)["config"]).to_dict()
+        changed = [f"--{k.replace('_', '-')} {v} (the run has {stored[k]})"
+                   for k, v in given.items() if k != "steps" and v != stored[k]]
+        if changed:
+            raise CliError(f"{args.run_dir} holds a run; only --steps may change on resume: {', '.join(changed)}")
     cfg = TrainConfig(**given) if not resuming else (TrainConfig(steps=given["steps"]) if "steps" in given else None)
     trainer = Trainer(args.run_dir, cfg)
     print(f"{'resuming' if resuming else 'starting'} {args.run_dir} at step {trainer.step} of {trainer.cfg.steps}")
