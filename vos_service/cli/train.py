@@ -4,6 +4,7 @@
     vos-service train ship runs/nano --name nano     # weights + card into vos_service/weights/
     vos-service train calibrate --name nano          # the shipped model's occlusion threshold, if it helps
     vos-service train eval --model nano --clips 30   # any model on the held-out synthetic set
+    vos-service train average runs/ft runs/ft-avg --weight 0.3 --best   # WiSE-FT, then ship runs/ft-avg --best
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def _add_clips(p: argparse.ArgumentParser) -> None:
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.description, p.formatter_class = __doc__, argparse.RawDescriptionHelpFormatter
-    actions = p.add_subparsers(dest="train_command", required=True, metavar="{run,ship,calibrate,eval,card}")
+    actions = p.add_subparsers(dest="train_command", required=True, metavar="{run,ship,calibrate,average,eval,card}")
     run = add_parser(actions, "run", help="start or resume a training run (resumes if RUN_DIR/last.pt exists)")
     # Said once here rather than after every option's default, where it repeated on each line of --help.
     run.epilog = ("A resumed run keeps its own settings; only --steps (extend or shorten the schedule) and "
@@ -85,6 +86,15 @@ def configure(p: argparse.ArgumentParser) -> None:
     _add_clips(cb)
     cb.set_defaults(func=_calibrate)
 
+    av = add_parser(actions, "average", help="average a fine-tuned run with the weights it started from "
+                                             "(WiSE-FT) into a new run folder to ship")
+    av.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the fine-tuned run")
+    av.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="the new run folder (ship it with --best)")
+    av.add_argument("--weight", type=float, default=0.5,
+                    help="the run's share, between 0 and 1; its initial weights get the rest (default %(default)s)")
+    av.add_argument("--best", action="store_true", help="average the run's best validation step, not its last")
+    av.set_defaults(func=_average)
+
     ev = add_parser(actions, "eval", help="score any model on the held-out synthetic test set (one click, J&F)")
     add_model_arguments(ev)
     _add_clips(ev)
@@ -130,6 +140,19 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{'resuming' if resuming else 'starting'} {args.run_dir} at step {trainer.step} of {trainer.cfg.steps}")
     trainer.run(until_step=args.until, progress=not args.no_progress, workers=args.workers)
     print(f"step {trainer.step}, {trainer.elapsed_s / 60:.1f} min of training; checkpoint {trainer.save()}")
+    return 0
+
+
+def _average(args: argparse.Namespace) -> int:
+    from vos_service.train.average import average_with_init
+    from vos_service.train.trainer import BEST, CHECKPOINT
+
+    try:
+        out = average_with_init(args.run_dir, args.out_dir, args.weight, BEST if args.best else CHECKPOINT)
+    except (ValueError, FileExistsError, FileNotFoundError) as e:
+        raise CliError(str(e)) from e
+    print(f"{out}: {args.weight:g} x {args.run_dir} + {1 - args.weight:g} x its initial weights; "
+          f"ship it with: vos-service train ship {args.out_dir} --best")
     return 0
 
 

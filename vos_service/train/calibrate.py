@@ -28,7 +28,7 @@ from vos_service.eval.tracking import HeldOutProtocol, score_clips, track_one_cl
 from vos_service.synth.types import TEST_SEED_START, VAL_SEED_START
 
 __all__ = ["BIAS_KEY", "EXTEND_TO", "FIRST_SEED", "SHIFTS", "Calibration", "CalibrationPlan", "calibrate_occlusion",
-           "shift_weights"]
+           "shift_weights", "trained_shift"]
 
 FIRST_SEED = VAL_SEED_START + 200  # the monitor uses [VAL_SEED_START, + val_clips); v3's comparisons + 100..129
 SHIFTS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5)  # logit units; nano v3 peaked at 2.0 and fell fast past 2.5
@@ -97,3 +97,10 @@ def shift_weights(path: Path, calibration: Calibration) -> None:
     tmp = Path(path).with_suffix(".tmp")
     torch.save(weights, tmp)
     tmp.replace(path)
+
+
+def trained_shift(path: Path) -> float:
+    """The shift a weights file was shipped with (0: none), to undo before training on from it or
+    averaging it: the shift is a ship step (``ship --calibrate`` sets it again), not training."""
+    meta = torch.load(path, map_location="cpu", weights_only=True).get("meta") or {}
+    return float((meta.get("calibration") or {}).get("shift", 0.0))

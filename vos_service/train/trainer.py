@@ -70,8 +70,11 @@ class Trainer:
         self.step, self.elapsed_s = 0, 0.0
         if ck is None and cfg.init_from:
             from vos_service.engine.model import load_checkpoint_into
+            from vos_service.train.calibrate import BIAS_KEY, trained_shift
 
             load_checkpoint_into(self.model, Path(cfg.init_from))  # strict: same architecture or an error
+            with torch.no_grad():  # a shipped model's occlusion threshold undone: train the head as trained
+                self.model.get_parameter(BIAS_KEY).add_(trained_shift(Path(cfg.init_from)))
         if ck is not None:
             self.model.load_state_dict(ck["model"])
             self.opt.load_state_dict(ck["optimizer"])

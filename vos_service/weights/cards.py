@@ -80,8 +80,14 @@ def _training(t: dict) -> str:
     runs = t.get("history") or [t]
     steps, hours = sum(r["steps"] for r in runs), sum(r["train_seconds"] for r in runs) / 3600
     parts = [f"{r['steps']} steps ({r['train_seconds'] / 3600:.2f} h, {r['config']['frames_per_clip']}-frame clips, "
-             f"data `{r['config'].get('data', 'heldout')}`, lr {r['config']['lr']:g})" for r in runs]
+             f"data `{r['config'].get('data', 'heldout')}`, lr {r['config']['lr']:g})" + _average(r['config'])
+             for r in runs]
     return f"{steps} steps, {hours:.2f} h of compute on {t['machine']}: " + ", then fine-tuned ".join(parts)
+
+
+def _average(cfg: dict) -> str:
+    a = cfg.get("average")  # train/average.py
+    return f" averaged with its initial weights ({a['weight']:g} of its own, {1 - a['weight']:g} of those)" if a else ""
 
 
 def _interval(h: dict) -> str:
