@@ -185,8 +185,8 @@ def _judge(candidate: Path, arch: str, training: dict, name: str, out_dir: Path,
     refusal = None if current is None or force else gate(evaluation, current["eval"])
     if refusal is not None:
         candidate.unlink()
-        raise ShipRefused(f"{refusal} on {protocol.clips} held-out clips: not shipped"
-                          + (f" (calibrated: shift {calibration.shift:g})" if calibration else ""))
+        raise ShipRefused(f"{refusal} ({protocol.clips} held-out clips"
+                          + (f", calibrated: shift {calibration.shift:g}" if calibration else "") + "): not shipped")
     weights = out_dir / f"{name}.pt"
     candidate.replace(weights)
     card = {
