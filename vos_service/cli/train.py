@@ -1,4 +1,4 @@
-"""`vos-service train {run,ship}`: train a SAM 2 model on synthetic video, then ship it.
+"""`vos-service train ...`: train a SAM 2 model on synthetic video, average, calibrate, ship it.
 
     vos-service train run runs/nano --steps 5000     # starts, or resumes runs/nano/last.pt
     vos-service train ship runs/nano --name nano     # weights + card into vos_service/weights/
